@@ -1,0 +1,91 @@
+"""Builds the three SDK providers from processors and readers handed in.
+
+Keeping construction apart from the choice of exporters lets the pytest plugin build the very same
+providers around in-memory exporters, so tests exercise the production wiring.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.id_generator import IdGenerator
+from prometheus_client import CollectorRegistry
+
+from otel import _exporters
+from otel._config import TelemetrySettings
+from otel._sampling import build_sampler
+
+
+@dataclass
+class Pipeline:
+    """What the providers feed: processors for spans and logs, readers for metrics."""
+
+    span_processors: list[SpanProcessor] = field(default_factory=list)
+    metric_readers: list[MetricReader] = field(default_factory=list)
+    log_processors: list[LogRecordProcessor] = field(default_factory=list)
+    prometheus_registry: CollectorRegistry | None = None
+    id_generator: IdGenerator | None = None
+
+
+@dataclass(frozen=True)
+class Providers:
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+    logger_provider: LoggerProvider
+    prometheus_registry: CollectorRegistry | None
+
+
+def prometheus_reader(pipeline: Pipeline) -> None:
+    """Adds a pull reader for ``/metrics`` on a registry of its own, so nothing else leaks into it."""
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+
+    registry = CollectorRegistry(auto_describe=True)
+    pipeline.metric_readers.append(PrometheusMetricReader(registry=registry))
+    pipeline.prometheus_registry = registry
+
+
+def otlp_pipeline(settings: TelemetrySettings) -> Pipeline:
+    """The production pipeline: batch processors and a periodic reader pushing OTLP to the Collector."""
+    pipeline = Pipeline()
+    if (spans := _exporters.span_exporter(settings)) is not None:
+        pipeline.span_processors.append(BatchSpanProcessor(spans))
+    if (metrics := _exporters.metric_exporter(settings)) is not None:
+        pipeline.metric_readers.append(
+            PeriodicExportingMetricReader(
+                metrics,
+                export_interval_millis=settings.metric_export_interval_ms,
+                export_timeout_millis=settings.metric_export_timeout_ms,
+            )
+        )
+    if (logs := _exporters.log_exporter(settings)) is not None:
+        pipeline.log_processors.append(BatchLogRecordProcessor(logs))
+    if settings.metrics_endpoint_enabled:
+        prometheus_reader(pipeline)
+    return pipeline
+
+
+def build_providers(settings: TelemetrySettings, resource: Resource, pipeline: Pipeline) -> Providers:
+    tracer_provider = TracerProvider(
+        resource=resource, sampler=build_sampler(settings), id_generator=pipeline.id_generator
+    )
+    for span_processor in pipeline.span_processors:
+        tracer_provider.add_span_processor(span_processor)
+    logger_provider = LoggerProvider(resource=resource)
+    for log_processor in pipeline.log_processors:
+        logger_provider.add_log_record_processor(log_processor)
+    meter_provider = MeterProvider(resource=resource, metric_readers=list(pipeline.metric_readers))
+    return Providers(tracer_provider, meter_provider, logger_provider, pipeline.prometheus_registry)
+
+
+def shutdown_providers(providers: Providers) -> None:
+    """Spans and logs first, metrics last, so the final metric export still counts the last requests."""
+    providers.tracer_provider.shutdown()
+    providers.logger_provider.shutdown()
+    providers.meter_provider.shutdown()

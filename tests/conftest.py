@@ -1,0 +1,3 @@
+"""Shared by every layer of the suite."""
+
+pytest_plugins = ["pytester"]

@@ -1,0 +1,192 @@
+"""The ASGI middleware on a tiny app: span shape, metrics, request id, request log."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterator
+
+import pytest
+from fastapi import FastAPI, HTTPException
+from fastapi.testclient import TestClient
+from opentelemetry.trace import SpanKind, StatusCode
+
+import otel
+from otel.testing import TelemetryCapture
+
+
+def _app() -> FastAPI:
+    settings = otel.TelemetrySettings()
+    app = FastAPI(telemetry=otel.fastapi_telemetry(settings))
+
+    @app.get("/items/{item_id}")
+    def read_item(item_id: int) -> dict[str, int]:
+        request = otel.current_request()
+        assert request is not None
+        request.set_user("user-7")
+        logging.getLogger("tests.app").info("reading item", extra={"item": item_id})
+        return {"id": item_id}
+
+    @app.get("/missing")
+    def missing() -> None:
+        raise HTTPException(status_code=404)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise HTTPException(status_code=503)
+
+    @app.get("/crash")
+    def crash() -> None:
+        raise RuntimeError("unexpected")
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    otel.instrument_app(app, settings)
+    return app
+
+
+@pytest.fixture
+def client(capotel: TelemetryCapture) -> Iterator[TestClient]:
+    with TestClient(_app(), raise_server_exceptions=False) as client:
+        yield client
+
+
+def test_server_span_is_named_by_route_template_and_carries_semantic_attributes(
+    client: TestClient, capotel: TelemetryCapture
+) -> None:
+    response = client.get("/items/42", headers={"user-agent": "pytest-agent"})
+
+    assert response.status_code == 200
+    span = capotel.span(kind=SpanKind.SERVER)
+    assert span.name == "GET /items/{item_id}"
+    attributes = dict(span.attributes or {})
+    assert attributes["http.route"] == "/items/{item_id}"
+    assert attributes["http.request.method"] == "GET"
+    assert attributes["http.response.status_code"] == 200
+    assert attributes["url.path"] == "/items/42"
+    assert attributes["enduser.id"] == "user-7"
+    assert span.status.status_code is StatusCode.UNSET
+
+
+def test_response_headers_carry_request_id_and_the_spans_trace_id(
+    client: TestClient, capotel: TelemetryCapture
+) -> None:
+    response = client.get("/items/1", headers={"x-request-id": "abc.DEF-123_x"})
+
+    span = capotel.span(kind=SpanKind.SERVER)
+    assert response.headers["x-request-id"] == "abc.DEF-123_x"
+    assert response.headers["x-trace-id"] == format(span.context.trace_id, "032x")
+    assert span.attributes is not None
+    assert span.attributes["request_id"] == "abc.DEF-123_x"
+
+
+@pytest.mark.parametrize(
+    "unsafe",
+    ["has space", "x" * 65, "line\\nbreak", "semi;colon", "ünïcode"],
+)
+def test_unsafe_client_request_ids_are_replaced_by_a_uuid(client: TestClient, unsafe: str) -> None:
+    response = client.get("/items/1", headers={"x-request-id": unsafe.encode()})
+
+    replaced = response.headers["x-request-id"]
+    assert replaced != unsafe
+    assert len(replaced) == 36
+    assert replaced.count("-") == 4
+
+
+def test_log_records_carry_trace_context_request_id_and_user(client: TestClient, capotel: TelemetryCapture) -> None:
+    client.get("/items/5", headers={"x-request-id": "req-5"})
+
+    span = capotel.span(kind=SpanKind.SERVER)
+    record = capotel.log("reading item")
+    assert record.in_span(span)
+    assert record.attributes["request_id"] == "req-5"
+    assert record.attributes["user_id"] == "user-7"
+    assert record.attributes["item"] == 5
+
+
+def test_one_request_completed_record_per_request_with_level_by_status(
+    client: TestClient, capotel: TelemetryCapture
+) -> None:
+    client.get("/items/5")
+    client.get("/missing")
+    client.get("/boom")
+
+    access = capotel.find_logs("request completed", logger="otel.access")
+    assert [(r.level, r.attributes["http.response.status_code"]) for r in access] == [
+        ("INFO", 200),
+        ("WARN", 404),
+        ("ERROR", 503),
+    ]
+    first = access[0].attributes
+    assert first["http.route"] == "/items/{item_id}"
+    assert first["http.request.method"] == "GET"
+    assert first["latency_ms"] > 0
+    assert first["client.address"] == "testclient"
+    assert "user_agent.original" in first
+
+
+def test_5xx_marks_the_server_span_as_error(client: TestClient, capotel: TelemetryCapture) -> None:
+    client.get("/boom")
+
+    span = capotel.span(kind=SpanKind.SERVER)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes is not None
+    assert span.attributes["error.type"] == "503"
+
+
+def test_unhandled_exception_is_recorded_on_the_span(client: TestClient, capotel: TelemetryCapture) -> None:
+    response = client.get("/crash")
+
+    assert response.status_code == 500
+    span = capotel.span(kind=SpanKind.SERVER)
+    assert span.status.status_code is StatusCode.ERROR
+    assert [e.name for e in span.events] == ["exception"]
+    assert span.attributes is not None
+    assert span.attributes["error.type"] == "RuntimeError"
+
+
+def test_excluded_paths_are_not_traced_but_still_get_a_request_id(
+    client: TestClient, capotel: TelemetryCapture
+) -> None:
+    response = client.get("/health")
+
+    assert response.headers["x-request-id"]
+    assert capotel.spans == []
+    assert capotel.find_logs("request completed") == []
+
+
+def test_duration_histogram_and_active_requests_follow_the_stable_conventions(
+    client: TestClient, capotel: TelemetryCapture
+) -> None:
+    for _ in range(3):
+        client.get("/items/1")
+    client.get("/missing")
+
+    ok = capotel.histogram(
+        "http.server.request.duration", {"http.route": "/items/{item_id}", "http.response.status_code": 200}
+    )
+    assert ok.count == 3
+    assert ok.sum > 0
+    assert ok.bounds[:3] == [0.005, 0.01, 0.025]
+    assert sum(ok.buckets.values()) == 3
+    unmatched = capotel.histogram("http.server.request.duration", {"http.response.status_code": 404})
+    assert unmatched.count == 1
+    assert capotel.metric_value("http.server.active_requests") == 0
+
+
+def test_incoming_traceparent_continues_the_callers_trace(client: TestClient, capotel: TelemetryCapture) -> None:
+    caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    client.get("/items/1", headers={"traceparent": f"00-{caller_trace}-00f067aa0ba902b7-01"})
+
+    span = capotel.span(kind=SpanKind.SERVER)
+    assert format(span.context.trace_id, "032x") == caller_trace
+    assert span.parent is not None
+    assert span.parent.span_id == 0x00F067AA0BA902B7
+
+
+def test_sqlite_module_is_untouched(capotel: TelemetryCapture) -> None:
+    """The kit instruments SQLAlchemy engines it is given, never the DB-API modules globally."""
+    sqlite3.connect(":memory:").execute("select 1").close()
+    assert capotel.spans == []
