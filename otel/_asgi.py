@@ -41,7 +41,16 @@ class RequestContextMiddleware:
                 user_agent = value.decode("latin-1")
         span = trace.get_current_span()
         request = RequestContext(accept_request_id(client_request_id), span=span)
-        span.set_attribute(REQUEST_ID, request.request_id)
+        if span.is_recording():
+            # FastAPI's span leaves out these two recommended attributes; the request log has them too.
+            client = scope.get("client")
+            span.set_attributes(
+                {
+                    REQUEST_ID: request.request_id,
+                    "client.address": client[0] if client else "",
+                    "user_agent.original": user_agent or "",
+                }
+            )
         span_context = span.get_span_context()
         extra_headers = [(_REQUEST_ID_HEADER, request.request_id.encode("latin-1"))]
         if span_context.is_valid:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
+import time
 from datetime import UTC, datetime
 from typing import Any, Final, TextIO
 
@@ -132,6 +134,34 @@ def _escape(text: str) -> str:
     return text.encode("unicode_escape").decode("ascii")
 
 
+class SdkLogThrottle(logging.Filter):
+    """Lets one SDK record per logger and message template through per interval.
+
+    While the Collector is down the exporters log every failed batch and every retry; a throttled
+    console keeps the first of each kind, so the outage is visible without drowning the service's logs.
+    """
+
+    def __init__(self, interval_s: float = 60.0) -> None:
+        super().__init__()
+        self.interval_s = interval_s
+        self.suppressed = 0
+        self._last: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(_SELF_LOGGERS):
+            return True
+        key = (record.name, str(record.msg))
+        now = time.monotonic()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < self.interval_s:
+                self.suppressed += 1
+                return False
+            self._last[key] = now
+        return True
+
+
 class _ConsoleHandler(logging.StreamHandler[TextIO]):
     """Writes to whatever ``sys.stdout`` is at the time, so test capture and redirection just work."""
 
@@ -151,6 +181,7 @@ def install_logging(settings: TelemetrySettings, logger_provider: LoggerProvider
         if getattr(handler, _KIT_HANDLER, False):
             root.removeHandler(handler)
     console = _ConsoleHandler()
+    console.addFilter(SdkLogThrottle())
     console.setFormatter(JsonFormatter() if settings.json_logs else TextFormatter())
     handlers: list[logging.Handler] = [console]
     if logger_provider is not None:

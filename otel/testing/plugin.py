@@ -40,7 +40,9 @@ class _CaptureSession:
         )
         prometheus_reader(pipeline)
         # Every span is kept whatever sampler the environment asks for: a test must see what code emits.
-        self.settings = TelemetrySettings(_env_file=None).model_copy(update={"traces_sampler": "always_on", "sdk_disabled": False})
+        self.settings = TelemetrySettings(_env_file=None).model_copy(
+            update={"traces_sampler": "always_on", "sdk_disabled": False}
+        )
         self.telemetry: Telemetry = configure(self.settings, service_name="pytest", pipeline=pipeline)
 
     def start(self) -> TelemetryCapture:

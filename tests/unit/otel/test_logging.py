@@ -10,7 +10,7 @@ import pytest
 from opentelemetry import trace
 
 from otel import TelemetrySettings
-from otel._logging import _KIT_HANDLER, JsonFormatter, TextFormatter, install_logging
+from otel._logging import _KIT_HANDLER, JsonFormatter, SdkLogThrottle, TextFormatter, install_logging
 from otel.testing import TelemetryCapture
 
 
@@ -97,3 +97,22 @@ def test_sdk_loggers_are_not_fed_back_into_the_pipeline(capotel: TelemetryCaptur
     logging.getLogger("app").warning("kept")
 
     assert [r.body for r in capotel.logs] == ["kept"]
+
+
+def test_sdk_records_are_throttled_per_message_but_application_records_never_are() -> None:
+    throttle = SdkLogThrottle(interval_s=60)
+    export_failure = logging.LogRecord(
+        "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+        logging.WARNING,
+        "",
+        1,
+        "Failed to export %s",
+        ("x",),
+        None,
+    )
+    app_record = logging.LogRecord("service.api", logging.WARNING, "", 1, "same every time", None, None)
+
+    passed = [throttle.filter(export_failure) for _ in range(50)]
+    assert passed.count(True) == 1
+    assert throttle.suppressed == 49
+    assert all(throttle.filter(app_record) for _ in range(50))

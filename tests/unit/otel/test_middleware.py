@@ -66,6 +66,8 @@ def test_server_span_is_named_by_route_template_and_carries_semantic_attributes(
     assert attributes["http.request.method"] == "GET"
     assert attributes["http.response.status_code"] == 200
     assert attributes["url.path"] == "/items/42"
+    assert attributes["user_agent.original"] == "pytest-agent"
+    assert attributes["client.address"] == "testclient"
     assert attributes["enduser.id"] == "user-7"
     assert span.status.status_code is StatusCode.UNSET
 

@@ -1,0 +1,79 @@
+"""The FastAPI application: ``create_app`` wires it, the lifespan starts and stops what it needs."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+import otel
+from service import __version__
+from service.api.router import api_router
+from service.api.routes import health
+from service.config import Settings, get_settings
+from service.db import create_db_engine, create_session_factory
+from service.errors import register_exception_handlers
+from service.middleware import BodySizeLimitMiddleware, UnhandledErrorMiddleware
+from service.migrate import prepare_schema
+from service.observability import AppMetrics
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+# The code default for service.name (docs/signals.md); OTEL_SERVICE_NAME still overrides it.
+SERVICE_NAME = "mindhit-api"
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Telemetry first and last; in between the database engine and its schema."""
+    settings: Settings = app.state.settings
+    telemetry = otel.configure(app.state.telemetry_settings, service_version=__version__, service_name=SERVICE_NAME)
+    app.state.metrics.announce()
+    try:
+        engine = create_db_engine(settings)
+        try:
+            # Blocking, and meant to be: nothing is served until the schema is right.
+            prepare_schema(engine=engine, settings=settings)
+            app.state.engine = engine
+            app.state.session_factory = create_session_factory(engine)
+            logger.info(
+                "MindHit API started",
+                extra={"environment": settings.environment, "db.system.name": engine.dialect.name},
+            )
+            yield
+        finally:
+            engine.dispose()
+    finally:
+        telemetry.shutdown()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; ``settings`` are read from the environment unless a test injects them."""
+    settings = settings if settings is not None else get_settings()
+    # Read once and shared by FastAPI's native telemetry, the kit's middleware and the lifespan;
+    # the environment is the service's, so an injected Settings is honoured there too.
+    telemetry_settings = otel.TelemetrySettings(environment=settings.environment)
+    app = FastAPI(
+        title="MindHit Recording API",
+        version=__version__,
+        summary="Records browsing sessions posted by the MindHit browser extension.",
+        lifespan=lifespan,
+        # FastAPI makes the server span and HTTP metrics itself; the kit tunes it (excluded paths...).
+        telemetry=otel.fastapi_telemetry(telemetry_settings),
+    )
+    app_metrics = AppMetrics(version=__version__)
+    app.state.settings = settings
+    app.state.telemetry_settings = telemetry_settings
+    app.state.metrics = app_metrics
+
+    register_exception_handlers(app)
+    app.include_router(health.router)
+    app.include_router(api_router, prefix=API_PREFIX)
+
+    # Each add_middleware wraps the previous ones, so the order here is innermost first: the body
+    # limit, then the 500 net, then (outermost of ours) the kit's request context middleware.
+    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(UnhandledErrorMiddleware, metrics=app_metrics)
+    otel.instrument_app(app, telemetry_settings)
+    return app

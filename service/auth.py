@@ -1,0 +1,39 @@
+"""Bearer JWTs: minted by ``python -m service token`` for local use, checked on every API call."""
+
+from datetime import UTC, datetime, timedelta
+
+import jwt
+
+from service.errors import Unauthorized
+
+# The subject becomes sessions.user_id, a VARCHAR(255).
+MAX_SUBJECT_LENGTH = 255
+
+
+def create_access_token(
+    *, subject: str, secret: str, algorithm: str, ttl: timedelta, now: datetime | None = None
+) -> str:
+    """A signed token for ``subject`` that expires after ``ttl``."""
+    if not subject or len(subject) > MAX_SUBJECT_LENGTH:
+        raise ValueError(f"the user id must be 1 to {MAX_SUBJECT_LENGTH} characters")
+    issued_at = now if now is not None else datetime.now(UTC)
+    claims = {"sub": subject, "iat": issued_at, "exp": issued_at + ttl}
+    return jwt.encode(claims, secret, algorithm=algorithm)
+
+
+def decode_access_token(*, token: str, secret: str, algorithm: str) -> str:
+    """The user id (``sub``) of a valid token; ``Unauthorized`` for anything else.
+
+    ``exp`` and ``sub`` are required and only ``algorithm`` is accepted, so an unsigned
+    (``alg: none``) or algorithm-confused token is refused before its claims are trusted.
+    """
+    try:
+        claims = jwt.decode(token, secret, algorithms=[algorithm], options={"require": ["exp", "sub"]})
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("The access token has expired.") from None
+    except jwt.InvalidTokenError:
+        raise Unauthorized("The access token is invalid.") from None
+    subject = claims["sub"]
+    if not isinstance(subject, str) or not subject or len(subject) > MAX_SUBJECT_LENGTH:
+        raise Unauthorized("The access token is invalid.")
+    return subject
