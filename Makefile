@@ -5,7 +5,7 @@ m      ?= change
 
 .DEFAULT_GOAL := help
 .PHONY: help bootstrap run dev test test-coverage lint lint-fix typecheck migrate migrate-revision \
-        migrate-status collector stack-up stack-down clean distclean
+        migrate-status collector collector-validate collector-run trace-backends compose-check stack-up stack-down clean distclean
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -49,13 +49,27 @@ migrate-status: bootstrap ## Current revision, and whether models and migrations
 collector: ## Build the OpenTelemetry Collector from collector/builder-config.yaml (cached)
 	scripts/build-collector.sh
 
+collector-validate: ## Validate collector-config.yaml alone and with each overlay
+	@bin=$$(scripts/build-collector.sh | tail -n 1) && "$$bin" validate --config=collector-config.yaml && \
+	for f in collector/*.yaml; do [ "$${f##*/}" = builder-config.yaml ] || \
+	  "$$bin" validate --config=collector-config.yaml --config="$$f" || exit 1; done && echo "all configs valid"
+
+collector-run: ## Run the Collector on loopback (OVERLAYS="collector/logs-debug.yaml ...")
+	"$$(scripts/build-collector.sh | tail -n 1)" --config=collector-config.yaml $(addprefix --config=,$(OVERLAYS))
+
+trace-backends: ## Fetch Zipkin (Maven Central) and build Jaeger (Go), cached
+	scripts/fetch-trace-backends.sh
+
+compose-check: bootstrap ## Validate docker-compose.yml with docker-compose config, and what it mounts
+	$(PY) -m pytest tests/e2e/test_compose.py -q
+
 stack-up: bootstrap ## Start Collector, Prometheus, Alertmanager, trace backend and the service on loopback
 	scripts/stack-up.sh
 
 stack-down: ## Stop everything stack-up started
 	scripts/stack-down.sh
 
-clean: ## Remove caches and local state (keeps .venv and built binaries)
+clean: stack-down ## Remove caches and local state (keeps .venv and built binaries)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache htmlcov .coverage coverage.xml .cache/stack .cache/postgres
 	find . -name __pycache__ -type d -not -path './.venv/*' -prune -exec rm -rf {} +
 

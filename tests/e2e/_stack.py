@@ -1,0 +1,83 @@
+"""Helpers for the tests that drive docker-compose.yml and scripts/stack-{up,down}.sh."""
+
+import os
+import shutil
+import socket
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = REPO_ROOT / "scripts"
+
+
+def require_stack() -> bool:
+    """``REQUIRE_STACK=1`` (CI) turns a missing prerequisite from a skip into a failure."""
+    return os.environ.get("REQUIRE_STACK", "") == "1"
+
+
+def missing(reason: str) -> NoReturn:
+    """Skip the test because ``reason``; fail instead when the stack is required."""
+    if require_stack():
+        pytest.fail(f"REQUIRE_STACK=1 but {reason}")
+    pytest.skip(reason)
+
+
+def need_tools(*names: str) -> None:
+    absent = [name for name in names if shutil.which(name) is None]
+    if absent:
+        missing(f"not installed: {', '.join(absent)}")
+
+
+def free_ports(count: int) -> list[int]:
+    """Distinct loopback ports free right now (held open together, so no two are the same)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def http_get(url: str, *, timeout: float = 5.0) -> tuple[int, bytes]:
+    """Status and body; an HTTP error status is returned, not raised."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310  (loopback URLs we built)
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def wait_for(url: str, *, timeout: float, accept: tuple[int, ...] = (200,)) -> tuple[int, bytes]:
+    """Poll ``url`` until its status is in ``accept``; fail with the last answer after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            status, body = http_get(url, timeout=2.0)
+        except OSError as exc:
+            last = exc
+        else:
+            if status in accept:
+                return status, body
+            last = f"HTTP {status}: {body[:200]!r}"
+        time.sleep(0.5)
+    pytest.fail(f"{url} did not answer {accept} within {timeout:.0f} s; last: {last}")
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """``KEY=value`` lines of a file written by stack-up.sh (values never need shell unquoting)."""
+    values = {}
+    for line in path.read_text().splitlines():
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            values[key] = value
+    return values
