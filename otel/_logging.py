@@ -21,6 +21,8 @@ from opentelemetry._logs import Logger, LoggerProvider, SeverityNumber
 
 from otel._config import TelemetrySettings
 from otel._context import current_request
+from otel.alerts._hub import AlertHub
+from otel.alerts._log_handler import AlertLogHandler
 
 _KIT_HANDLER: Final = "_otel_kit_handler"
 # Everything logging itself puts on a record, plus uvicorn's ANSI-coloured duplicate of the message.
@@ -174,7 +176,9 @@ class _ConsoleHandler(logging.StreamHandler[TextIO]):
         pass
 
 
-def install_logging(settings: TelemetrySettings, logger_provider: LoggerProvider | None) -> None:
+def install_logging(
+    settings: TelemetrySettings, logger_provider: LoggerProvider | None, alert_hub: AlertHub | None = None
+) -> None:
     """(Re)install the kit's handlers on the root logger; calling it again replaces, never duplicates."""
     root = logging.getLogger()
     for handler in list(root.handlers):
@@ -186,6 +190,8 @@ def install_logging(settings: TelemetrySettings, logger_provider: LoggerProvider
     handlers: list[logging.Handler] = [console]
     if logger_provider is not None:
         handlers.append(OTelLogHandler(logger_provider))
+    if alert_hub is not None:
+        handlers.append(AlertLogHandler(alert_hub))
     for handler in handlers:
         setattr(handler, _KIT_HANDLER, True)
         root.addHandler(handler)

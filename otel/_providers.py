@@ -21,6 +21,8 @@ from prometheus_client import CollectorRegistry
 from otel import _exporters
 from otel._config import TelemetrySettings
 from otel._sampling import build_sampler
+from otel.alerts._hub import AlertHub
+from otel.alerts._span_processor import AlertSpanProcessor
 
 
 @dataclass
@@ -71,11 +73,13 @@ def otlp_pipeline(settings: TelemetrySettings) -> Pipeline:
     return pipeline
 
 
-def build_providers(settings: TelemetrySettings, resource: Resource, pipeline: Pipeline) -> Providers:
+def build_providers(
+    settings: TelemetrySettings, resource: Resource, pipeline: Pipeline, alert_hub: AlertHub
+) -> Providers:
     tracer_provider = TracerProvider(
         resource=resource, sampler=build_sampler(settings), id_generator=pipeline.id_generator
     )
-    for span_processor in pipeline.span_processors:
+    for span_processor in [*pipeline.span_processors, AlertSpanProcessor(alert_hub)]:
         tracer_provider.add_span_processor(span_processor)
     logger_provider = LoggerProvider(resource=resource)
     for log_processor in pipeline.log_processors:

@@ -17,6 +17,8 @@ from otel._config import TelemetrySettings
 from otel._logging import detach_bridge, install_logging
 from otel._providers import Pipeline, Providers, build_providers, otlp_pipeline, shutdown_providers
 from otel._resource import build_resource
+from otel.alerts._hub import AlertHub
+from otel.alerts._settings import AlertSettings
 
 logger = logging.getLogger(__name__)
 
@@ -24,11 +26,16 @@ DEFAULT_SERVICE_NAME: Final = "unknown_service:python"
 
 
 class Telemetry:
-    """A handle on the configured providers; only the handle that installed them may shut them down."""
+    """A handle on the configured providers; only the handle that installed them may shut them down.
 
-    def __init__(self, providers: Providers | None, *, owner: bool) -> None:
+    ``alerts`` is where alert sinks subscribe: the span processor and log handler that raise alerts
+    are installed with the providers and feed it.
+    """
+
+    def __init__(self, providers: Providers | None, *, owner: bool, alerts: AlertHub | None = None) -> None:
         self.providers = providers
         self.owner = owner
+        self.alerts = alerts if alerts is not None else AlertHub()
         self._shut_down = False
 
     @property
@@ -72,6 +79,7 @@ def configure(
     service_version: str = "0.0.0",
     service_name: str = DEFAULT_SERVICE_NAME,
     pipeline: Pipeline | None = None,
+    alert_settings: AlertSettings | None = None,
 ) -> Telemetry:
     """Install providers, exporters and logging; call from the app's lifespan, after any fork.
 
@@ -83,16 +91,21 @@ def configure(
     if active is not None:
         if active._shut_down:
             raise RuntimeError("telemetry was shut down; a process configures its global providers once")
-        install_logging(settings, active.providers.logger_provider if active.providers else None)
-        return Telemetry(active.providers, owner=False)
+        if alert_settings is not None:
+            active.alerts.settings = alert_settings
+        install_logging(settings, active.providers.logger_provider if active.providers else None, active.alerts)
+        return Telemetry(active.providers, owner=False, alerts=active.alerts)
     if settings.sdk_disabled:
         install_logging(settings, None)
         return Telemetry(None, owner=True)
     resource = build_resource(settings, service_version=service_version, default_service_name=service_name)
-    providers = build_providers(settings, resource, pipeline if pipeline is not None else otlp_pipeline(settings))
+    hub = AlertHub(alert_settings or AlertSettings())
+    hub.service = str(resource.attributes["service.name"])
+    hub.environment = str(resource.attributes["deployment.environment.name"])
+    providers = build_providers(settings, resource, pipeline if pipeline is not None else otlp_pipeline(settings), hub)
     _set_globals(providers)
-    install_logging(settings, providers.logger_provider)
-    _State.active = Telemetry(providers, owner=True)
+    install_logging(settings, providers.logger_provider, hub)
+    _State.active = Telemetry(providers, owner=True, alerts=hub)
     logger.debug("telemetry configured for %s", resource.attributes.get("service.name"))
     return _State.active
 

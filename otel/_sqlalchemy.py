@@ -13,7 +13,7 @@ import weakref
 from functools import lru_cache
 from typing import Any, Final
 
-from opentelemetry import metrics, trace
+from opentelemetry import context, metrics, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import Connection, ExceptionContext
@@ -56,6 +56,8 @@ class _EngineHooks:
         )
 
     def before(self, conn: Connection, cursor: Any, statement: str, *_: Any) -> None:
+        if context.get_value(context._SUPPRESS_INSTRUMENTATION_KEY):
+            return  # the kit's own background work (the alert outbox) is not the app's
         operation, table = describe_statement(statement)
         metric_attributes = {"db.system.name": self.system, "db.operation.name": operation}
         if table:

@@ -7,9 +7,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 import otel
+from otel.alerts import AlertSettings
+from otel.alerts._channels import AlertChannelSettings
 from service import __version__
+from service.alerting.wiring import start_alerting, stop_alerting
 from service.api.router import api_router
-from service.api.routes import health
+from service.api.routes import alerts, health
 from service.config import Settings, get_settings
 from service.db import create_db_engine, create_session_factory
 from service.errors import register_exception_handlers
@@ -28,7 +31,12 @@ SERVICE_NAME = "mindhit-api"
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Telemetry first and last; in between the database engine and its schema."""
     settings: Settings = app.state.settings
-    telemetry = otel.configure(app.state.telemetry_settings, service_version=__version__, service_name=SERVICE_NAME)
+    telemetry = otel.configure(
+        app.state.telemetry_settings,
+        service_version=__version__,
+        service_name=SERVICE_NAME,
+        alert_settings=app.state.alert_settings,
+    )
     app.state.metrics.announce()
     try:
         engine = create_db_engine(settings)
@@ -37,19 +45,31 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             prepare_schema(engine=engine, settings=settings)
             app.state.engine = engine
             app.state.session_factory = create_session_factory(engine)
+            dispatcher = start_alerting(
+                telemetry=telemetry, session_factory=app.state.session_factory, settings=app.state.channel_settings
+            )
+            app.state.alert_dispatcher = dispatcher
             logger.info(
                 "MindHit API started",
                 extra={"environment": settings.environment, "db.system.name": engine.dialect.name},
             )
-            yield
+            try:
+                yield
+            finally:
+                stop_alerting(telemetry=telemetry, dispatcher=dispatcher)
         finally:
             engine.dispose()
     finally:
         telemetry.shutdown()
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; ``settings`` are read from the environment unless a test injects them."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    alert_settings: AlertSettings | None = None,
+    channel_settings: AlertChannelSettings | None = None,
+) -> FastAPI:
+    """Build the app; every settings object is read from the environment unless a test injects it."""
     settings = settings if settings is not None else get_settings()
     # Read once and shared by FastAPI's native telemetry, the kit's middleware and the lifespan;
     # the environment is the service's, so an injected Settings is honoured there too.
@@ -65,11 +85,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app_metrics = AppMetrics(version=__version__)
     app.state.settings = settings
     app.state.telemetry_settings = telemetry_settings
+    app.state.alert_settings = alert_settings if alert_settings is not None else AlertSettings()
+    app.state.channel_settings = (
+        channel_settings
+        if channel_settings is not None
+        else AlertChannelSettings(environment=settings.environment, release=__version__)
+    )
     app.state.metrics = app_metrics
 
     register_exception_handlers(app)
     app.include_router(health.router)
     app.include_router(api_router, prefix=API_PREFIX)
+    # Alertmanager authenticates with its own token, not a user's: outside the user-authenticated router.
+    app.include_router(alerts.webhook_router, prefix=API_PREFIX)
 
     # Each add_middleware wraps the previous ones, so the order here is innermost first: the body
     # limit, then the 500 net, then (outermost of ours) the kit's request context middleware.

@@ -1,5 +1,6 @@
 """Bearer JWTs: minted by ``python -m service token`` for local use, checked on every API call."""
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -11,14 +12,29 @@ MAX_SUBJECT_LENGTH = 255
 
 
 def create_access_token(
-    *, subject: str, secret: str, algorithm: str, ttl: timedelta, now: datetime | None = None
+    *,
+    subject: str,
+    secret: str,
+    algorithm: str,
+    ttl: timedelta,
+    now: datetime | None = None,
+    scopes: Sequence[str] = (),
 ) -> str:
-    """A signed token for ``subject`` that expires after ``ttl``."""
+    """A signed token for ``subject`` that expires after ``ttl``; ``scopes`` go in the OAuth2 ``scope`` claim."""
     if not subject or len(subject) > MAX_SUBJECT_LENGTH:
         raise ValueError(f"the user id must be 1 to {MAX_SUBJECT_LENGTH} characters")
     issued_at = now if now is not None else datetime.now(UTC)
-    claims = {"sub": subject, "iat": issued_at, "exp": issued_at + ttl}
+    claims: dict[str, object] = {"sub": subject, "iat": issued_at, "exp": issued_at + ttl}
+    if scopes:
+        claims["scope"] = " ".join(scopes)
     return jwt.encode(claims, secret, algorithm=algorithm)
+
+
+def token_scopes(*, token: str, secret: str, algorithm: str) -> frozenset[str]:
+    """The scopes of a token already accepted by ``decode_access_token``."""
+    claims = jwt.decode(token, secret, algorithms=[algorithm], options={"require": ["exp", "sub"]})
+    scope = claims.get("scope", "")
+    return frozenset(scope.split()) if isinstance(scope, str) else frozenset()
 
 
 def decode_access_token(*, token: str, secret: str, algorithm: str) -> str:

@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     token = commands.add_parser("token", help="print a signed access token for local use")
     token.add_argument("--user", required=True, help="the user id to put in the token's subject")
+    token.add_argument("--scope", action="append", default=[], help="a scope to grant, e.g. alerts:read (repeatable)")
     token.add_argument(
         "--ttl", type=_positive_int, default=DEFAULT_TOKEN_TTL_SECONDS, help="lifetime in seconds (default: 3600)"
     )
@@ -60,8 +61,9 @@ def serve(settings: Settings, *, host: str | None, port: int | None, reload: boo
     )
 
 
-def issue_token(settings: Settings, *, user: str, ttl_seconds: int) -> str:
+def issue_token(settings: Settings, *, user: str, ttl_seconds: int, scopes: Sequence[str] = ()) -> str:
     return create_access_token(
+        scopes=scopes,
         subject=user,
         secret=settings.jwt_secret.get_secret_value(),
         algorithm=settings.jwt_algorithm,
@@ -89,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "token":
         try:
-            sys.stdout.write(issue_token(settings, user=args.user, ttl_seconds=args.ttl) + "\n")
+            sys.stdout.write(issue_token(settings, user=args.user, ttl_seconds=args.ttl, scopes=args.scope) + "\n")
         except ValueError as exc:
             parser.error(str(exc))
         return 0

@@ -4,6 +4,7 @@ Telemetry settings (``OTEL_*``, ``LOG_FORMAT``) belong to the ``otel`` kit and a
 """
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Literal, Self
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
@@ -38,6 +39,9 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     metrics_token: SecretStr | None = None
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    # Bearer token Alertmanager sends to POST /api/v1/alerts/alertmanager; or a file that holds it.
+    alertmanager_webhook_token: SecretStr | None = None
+    alertmanager_webhook_token_file: Path | None = None
     log_level: LogLevel = "INFO"
 
     @field_validator("database_url")
@@ -54,6 +58,15 @@ class Settings(BaseSettings):
     def _blank_token_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
         # METRICS_TOKEN= in a .env file means "no token", not "the empty token".
         return value if value is not None and value.get_secret_value() else None
+
+    @property
+    def webhook_token(self) -> str | None:
+        """The Alertmanager webhook token, from the variable or else its file (read at each call: rotation)."""
+        if self.alertmanager_webhook_token is not None and self.alertmanager_webhook_token.get_secret_value():
+            return self.alertmanager_webhook_token.get_secret_value()
+        if self.alertmanager_webhook_token_file is not None:
+            return self.alertmanager_webhook_token_file.read_text().strip() or None
+        return None
 
     @model_validator(mode="after")
     def _refuse_weak_secret_when_deployed(self) -> Self:

@@ -42,6 +42,16 @@ class Unauthorized(DomainError):  # noqa: N818 (named for the HTTP outcome, read
     headers: ClassVar[Mapping[str, str] | None] = {"WWW-Authenticate": "Bearer"}
 
 
+class Forbidden(DomainError):  # noqa: N818 (named for the HTTP outcome, read as such in routes)
+    status_code = 403
+    code = "forbidden"
+
+
+class ServiceNotConfigured(DomainError):  # noqa: N818 (named for the HTTP outcome, read as such in routes)
+    status_code = 503
+    code = "not_configured"
+
+
 class NotFound(DomainError):  # noqa: N818 (named for the HTTP outcome, read as such in routes)
     status_code = 404
     code = "not_found"

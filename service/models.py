@@ -1,4 +1,4 @@
-"""ORM models: recording sessions and their events.
+"""ORM models: recording sessions and their events, and the alert outbox.
 
 Types are chosen to mean the same on SQLite and PostgreSQL: ``Uuid``, UTC datetimes, ``JSON``.
 """
@@ -7,8 +7,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import JSON, BigInteger, DateTime, Dialect, ForeignKey, Index, Integer, MetaData, String, Uuid
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, ForeignKey, Index, Integer, MetaData, String, Text, Uuid
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 # Named constraints keep migrations reproducible and let SQLite batch migrations find them.
@@ -82,3 +82,54 @@ class Event(Base):
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+
+
+class StoredAlert(Base):
+    """An alert as first stored (the outbox), folded with its duplicates within the cooldown."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index("ix_alerts_fingerprint_last_seen_at", "fingerprint", "last_seen_at"),
+        Index("ix_alerts_first_seen_at", "first_seen_at"),
+        # An Alertmanager notification is identified by its alert fingerprint and start time: a replay
+        # finds the row instead of adding one.
+        Index("uq_alerts_external_key", "external_key", unique=True),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    external_key: Mapped[str | None] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    title: Mapped[str] = mapped_column(String(500))
+    message: Mapped[str] = mapped_column(Text)
+    service: Mapped[str] = mapped_column(String(200))
+    environment: Mapped[str] = mapped_column(String(100))
+    route: Mapped[str | None] = mapped_column(String(500))
+    exception_type: Mapped[str | None] = mapped_column(String(300))
+    stacktrace: Mapped[str | None] = mapped_column(Text)
+    trace_id: Mapped[str | None] = mapped_column(String(32))
+    span_id: Mapped[str | None] = mapped_column(String(16))
+    trace_url: Mapped[str | None] = mapped_column(Text)
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deliveries: Mapped[list["AlertDelivery"]] = relationship(order_by="AlertDelivery.channel", lazy="selectin")
+
+
+class AlertDelivery(Base):
+    """One alert's delivery to one channel; pending rows are what the dispatcher retries."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (Index("ix_alert_deliveries_status_next_attempt_at", "status", "next_attempt_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    alert_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -152,3 +152,40 @@ class HealthStatus(BaseModel):
 
 class ReadyStatus(BaseModel):
     status: Literal["ready"] = "ready"
+
+
+class AlertDeliveryPublic(BaseModel):
+    channel: str
+    status: str
+    attempts: int
+    delivered_at: datetime | None
+    last_error: str | None
+
+
+class AlertPublic(BaseModel):
+    id: UUID
+    fingerprint: str
+    source: str
+    severity: str
+    status: str
+    title: str
+    message: str
+    service: str
+    environment: str
+    route: str | None
+    exception_type: str | None
+    stacktrace: str | None
+    trace_id: str | None
+    span_id: str | None
+    trace_url: str | None
+    count: int
+    first_seen_at: datetime
+    last_seen_at: datetime
+    resolved_at: datetime | None
+    deliveries: list[AlertDeliveryPublic]
+
+    @classmethod
+    def from_row(cls, row: Any) -> "AlertPublic":
+        fields = {name: getattr(row, name) for name in cls.model_fields if name != "deliveries"}
+        deliveries = [AlertDeliveryPublic.model_validate(d, from_attributes=True) for d in row.deliveries]
+        return cls(**fields, deliveries=deliveries)

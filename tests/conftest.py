@@ -1,3 +1,3 @@
-"""Shared by every layer of the suite."""
+"""Shared by every layer of the suite: pytester, and the fake Slack and Sentry servers as fixtures."""
 
-pytest_plugins = ["pytester"]
+pytest_plugins = ["pytester", "fake_slack", "fake_sentry"]

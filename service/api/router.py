@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Depends
 
 from service.api.deps import get_current_user
-from service.api.routes import events, sessions
+from service.api.routes import alerts, events, sessions
 from service.schemas import ErrorResponse
 
 # Authentication on the router, not only in each route: a new route cannot forget it. Routes that
@@ -14,3 +14,4 @@ api_router = APIRouter(
 )
 api_router.include_router(sessions.router)
 api_router.include_router(events.router)
+api_router.include_router(alerts.router)

@@ -30,6 +30,13 @@ class Api:
 
     client: TestClient
     settings: Settings
+    closed: bool = False
+
+    def close(self) -> None:
+        """Run the app's shutdown, once: what a process does when it stops."""
+        if not self.closed:
+            self.closed = True
+            self.client.__exit__(None, None, None)
 
     def token(self, user: str = "alice", ttl: timedelta = timedelta(minutes=5)) -> str:
         return create_access_token(

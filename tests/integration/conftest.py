@@ -15,9 +15,12 @@ from api_harness import Api, AppFactory, make_settings
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
+from otel.alerts import AlertSettings
+from otel.alerts._channels import AlertChannelSettings
 from otel.testing import TelemetryCapture
 from service.app import create_app
 from service.migrate import upgrade_to_head
+from service.models import Base
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +48,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_url: s
         pytest.skip("TEST_DATABASE_URL is not set")
     engine = create_engine(postgres_url)
     with engine.begin() as connection:
-        connection.execute(text("TRUNCATE events, sessions CASCADE"))
+        connection.execute(text(f"TRUNCATE {', '.join(Base.metadata.tables)} CASCADE"))
     engine.dispose()
     return postgres_url
 
@@ -53,18 +56,30 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_url: s
 @pytest.fixture
 def make_api(database_url: str, capotel: TelemetryCapture) -> Iterator[AppFactory]:
     """Build the app with settings overrides (e.g. ``environment="production"``); closed after the test."""
-    clients: list[TestClient] = []
+    apis: list[Api] = []
 
-    def build(**overrides: object) -> Api:
+    def build(
+        *,
+        alert_settings: AlertSettings | None = None,
+        channel_settings: AlertChannelSettings | None = None,
+        **overrides: object,
+    ) -> Api:
         settings = make_settings(database_url, **overrides)
-        client = TestClient(create_app(settings), raise_server_exceptions=False)
+        app = create_app(
+            settings,
+            alert_settings=alert_settings or AlertSettings(_env_file=None),
+            # No channel unless a test asks for one, whatever the developer's environment holds.
+            channel_settings=channel_settings
+            or AlertChannelSettings(_env_file=None, slack_token=None, slack_channel=None, sentry_dsn=None),
+        )
+        client = TestClient(app, raise_server_exceptions=False)
         client.__enter__()
-        clients.append(client)
-        return Api(client, settings)
+        apis.append(Api(client, settings))
+        return apis[-1]
 
     yield build
-    for client in clients:
-        client.__exit__(None, None, None)
+    for api in apis:
+        api.close()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, inspect
 
 from service.config import Settings
@@ -27,12 +28,22 @@ def engine(settings: Settings) -> Iterator[Engine]:
 
 
 def test_upgrade_matches_the_models(engine: Engine, settings: Settings) -> None:
-    assert upgrade_to_head(engine=engine, settings=settings) == "0001"
+    head = ScriptDirectory.from_config(alembic_config(settings)).get_current_head()
+    assert upgrade_to_head(engine=engine, settings=settings) == head
     with engine.connect() as connection:
         drift = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert drift == []
-    indexes = {index["name"] for table in ("sessions", "events") for index in inspect(engine).get_indexes(table)}
-    assert indexes == {"ix_sessions_user_id_started_at", "ix_events_session_id_occurred_at_id"}
+    tables = ("sessions", "events", "alerts", "alert_deliveries")
+    indexes = {index["name"] for table in tables for index in inspect(engine).get_indexes(table)}
+    assert indexes == {
+        "ix_sessions_user_id_started_at",
+        "ix_events_session_id_occurred_at_id",
+        "ix_alerts_fingerprint_last_seen_at",
+        "ix_alerts_first_seen_at",
+        "uq_alerts_external_key",
+        "ix_alert_deliveries_alert_id",
+        "ix_alert_deliveries_status_next_attempt_at",
+    }
 
 
 def test_upgrade_twice_is_harmless_and_downgrade_empties(engine: Engine, settings: Settings) -> None:
