@@ -2,64 +2,40 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from opentelemetry.sdk._logs import ReadWriteLogRecord
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import ReadableSpan, Span
 from opentelemetry.trace import SpanKind, StatusCode
 
-from otel.testing._metrics import HistogramValue, MetricsView
-from otel.testing._render import describe_span, render_tree
-
-
-@dataclass(frozen=True)
-class CapturedLog:
-    """A log record as exported, flattened for assertions."""
-
-    body: Any
-    level: str
-    logger: str
-    attributes: Mapping[str, Any]
-    trace_id: int
-    span_id: int
-
-    @classmethod
-    def from_record(cls, record: ReadWriteLogRecord) -> CapturedLog:
-        log = record.log_record
-        return cls(
-            body=log.body,
-            level=log.severity_text or "",
-            logger=record.instrumentation_scope.name if record.instrumentation_scope else "",
-            attributes=dict(log.attributes or {}),
-            trace_id=log.trace_id or 0,
-            span_id=log.span_id or 0,
-        )
-
-    def in_span(self, span: ReadableSpan) -> bool:
-        """True when the record was emitted while ``span`` was current (same trace and span id)."""
-        context = span.get_span_context()
-        return context is not None and (self.trace_id, self.span_id) == (context.trace_id, context.span_id)
-
-    def in_trace(self, span: ReadableSpan) -> bool:
-        context = span.get_span_context()
-        return context is not None and self.trace_id == context.trace_id
+from otel.alerts import Alert
+from otel.testing._instrumented import check_probe
+from otel.testing._logs import CapturedLog, LogCriteria
+from otel.testing._metrics import HistogramValue, MetricQueries, MetricsView
+from otel.testing._recording import Recording, span_key
+from otel.testing._render import TreeOptions, describe_span, render_tree
+from otel.testing._snapshot import log_dicts, metric_dicts, span_dicts
+from otel.testing._spans import SpanCriteria
 
 
 class TelemetryCapture:
     """Spans, log records and metric changes of one test; built by the ``capotel`` fixture."""
 
-    def __init__(self, spans: list[ReadableSpan], logs: list[ReadWriteLogRecord], metrics: MetricsView) -> None:
-        self._spans = spans
-        self._logs = logs
+    def __init__(self, recording: Recording, metrics: MetricsView) -> None:
+        self._recording = recording
         self._metrics = metrics
+        self._metric_queries = MetricQueries(metrics)
 
     # -- spans -------------------------------------------------------------------------------------
     @property
     def spans(self) -> list[ReadableSpan]:
-        """Finished spans in the order they ended (children before parents)."""
-        return list(self._spans)
+        """Finished spans in the order they ended (children before parents), as the SDK exports them."""
+        return list(self._recording.spans)
+
+    @property
+    def open_spans(self) -> list[Span]:
+        """Spans started during the test and not ended (yet): never exported, so a likely bug."""
+        return list(self._recording.running.values())
 
     def find_spans(
         self,
@@ -69,22 +45,14 @@ class TelemetryCapture:
         attributes: Mapping[str, Any] | None = None,
         parent: ReadableSpan | None = None,
         status: StatusCode | None = None,
+        scope: str | None = None,
     ) -> list[ReadableSpan]:
-        """Spans matching every criterion given; attributes match as a subset."""
-        found = []
-        for span in self._spans:
-            if name is not None and span.name != name:
-                continue
-            if kind is not None and span.kind != kind:
-                continue
-            if status is not None and span.status.status_code != status:
-                continue
-            if parent is not None and not _is_child(span, parent):
-                continue
-            if attributes and any((span.attributes or {}).get(k, _MISSING) != v for k, v in attributes.items()):
-                continue
-            found.append(span)
-        return sorted(found, key=lambda s: s.start_time or 0)
+        """Finished spans matching every criterion given, in the order they started.
+
+        ``attributes`` match as a subset; ``scope`` is the instrumentation scope (the tracer's name).
+        """
+        criteria = SpanCriteria(name, kind, attributes, parent, status, scope)
+        return self._by_start([span for span in self._recording.spans if criteria(span)])
 
     def span(
         self,
@@ -94,94 +62,203 @@ class TelemetryCapture:
         attributes: Mapping[str, Any] | None = None,
         parent: ReadableSpan | None = None,
         status: StatusCode | None = None,
+        scope: str | None = None,
     ) -> ReadableSpan:
         """The one span matching; fails listing what was captured when there is none or several."""
-        found = self.find_spans(name, kind=kind, attributes=attributes, parent=parent, status=status)
+        criteria = SpanCriteria(name, kind, attributes, parent, status, scope)
+        found = self._by_start([span for span in self._recording.spans if criteria(span)])
         if len(found) == 1:
             return found[0]
-        criteria = {"name": name, "kind": kind, "attributes": attributes, "parent": parent and parent.name}
-        wanted = ", ".join(f"{k}={v!r}" for k, v in criteria.items() if v is not None) or "any span"
-        listing = "\n".join(f"  - {describe_span(s)}" for s in self._spans) or "  (no spans were captured)"
-        raise AssertionError(f"expected exactly one span with {wanted}, found {len(found)}; captured:\n{listing}")
+        raise AssertionError(
+            f"expected exactly one span with {criteria.describe()}, found {len(found)}; {self._span_listing()}"
+        )
 
     def children(self, span: ReadableSpan) -> list[ReadableSpan]:
+        """The direct children of ``span``, in the order they started."""
         return self.find_spans(parent=span)
 
-    def span_tree(self, attributes: tuple[str, ...] = ()) -> str:
-        """The captured spans as an indented tree, siblings by start time, fit for snapshot comparison."""
-        return render_tree(self._spans, attributes)
+    def span_tree(
+        self, attributes: tuple[str, ...] = (), *, ids: bool = False, times: bool = False, logs: bool = False
+    ) -> str:
+        """The captured spans as an indented tree, siblings in the order they started, fit for a snapshot.
+
+        ``attributes`` names the attributes to show; ``ids`` adds stable trace and span numbers;
+        ``times`` adds stable times (``t=start..end``, every instant of the test numbered in order);
+        ``logs`` places each log record under the span that was current when it was emitted.
+        """
+        return render_tree(self._recording, TreeOptions(attributes, ids=ids, times=times, logs=logs))
+
+    def spans_as_dicts(
+        self, *, resource: bool = False, scope: bool = False, mask: Iterable[str] = ()
+    ) -> list[dict[str, Any]]:
+        """Every finished span as a plain dict in start order, with stable ids and times, for one ``==``.
+
+        Ids are numbered from 1 in start order and times are the ordinal of each instant, so the
+        result does not change between runs. Attributes named in ``mask`` (and the few that can
+        never be stable, such as ``request_id``) read ``"<masked>"``; a stack trace keeps its last line.
+        """
+        return span_dicts(self._recording, resource=resource, scope=scope, mask=mask)
 
     # -- logs --------------------------------------------------------------------------------------
     @property
     def logs(self) -> list[CapturedLog]:
-        return [CapturedLog.from_record(r) for r in self._logs]
+        """Every log record, in the order it was emitted."""
+        return [CapturedLog.from_record(r) for r in list(self._recording.logs)]
 
     def find_logs(
         self,
-        body: str | None = None,
+        body: Any = None,
         *,
         level: str | None = None,
         logger: str | None = None,
         attributes: Mapping[str, Any] | None = None,
+        in_span: ReadableSpan | None = None,
+        in_trace: ReadableSpan | None = None,
     ) -> list[CapturedLog]:
-        """Records matching every criterion; ``level`` is OTel severity text (``INFO``, ``WARN``, ``ERROR``)."""
-        return [
-            log
-            for log in self.logs
-            if (body is None or log.body == body)
-            and (level is None or log.level == level.upper())
-            and (logger is None or log.logger == logger)
-            and all(log.attributes.get(k, _MISSING) == v for k, v in (attributes or {}).items())
-        ]
+        """Records matching every criterion; ``level`` is OTel severity text (``INFO``, ``WARN``, ``ERROR``;
+        ``WARNING`` and ``CRITICAL`` are accepted too); ``in_span``/``in_trace`` check trace correlation."""
+        criteria = LogCriteria(body, level, logger, attributes, in_span, in_trace)
+        return [log for log in self.logs if criteria(log)]
 
     def log(
         self,
-        body: str | None = None,
+        body: Any = None,
         *,
         level: str | None = None,
         logger: str | None = None,
         attributes: Mapping[str, Any] | None = None,
+        in_span: ReadableSpan | None = None,
+        in_trace: ReadableSpan | None = None,
     ) -> CapturedLog:
-        found = self.find_logs(body, level=level, logger=logger, attributes=attributes)
+        """The one record matching; fails listing every record, with the span each was emitted in."""
+        criteria = LogCriteria(body, level, logger, attributes, in_span, in_trace)
+        logs = self.logs
+        found = [log for log in logs if criteria(log)]
         if len(found) == 1:
             return found[0]
-        listing = "\n".join(f"  - {x.level} {x.logger}: {x.body!r}" for x in self.logs) or "  (no log records)"
-        raise AssertionError(f"expected exactly one log record {body!r}, found {len(found)}; captured:\n{listing}")
+        names = {span_key(s): s.name for s in self._recording.spans}
+        listing = "\n".join(f"  - {log.describe(names)}" for log in logs) or "  (no log records were captured)"
+        raise AssertionError(
+            f"expected exactly one log record with {criteria.describe()}, found {len(found)}; captured:\n{listing}"
+        )
+
+    def logs_as_dicts(self, *, resource: bool = False, mask: Iterable[str] = ()) -> list[dict[str, Any]]:
+        """Every record as a plain dict in emit order; ids and times numbered as in ``spans_as_dicts``."""
+        return log_dicts(self._recording, resource=resource, mask=mask)
 
     # -- metrics -----------------------------------------------------------------------------------
     def metric_value(self, name: str, attributes: Mapping[str, Any] | None = None) -> float:
         """Change of a counter or up-down counter during the test (a gauge's last value), summed over
-        the points whose attributes include ``attributes``."""
-        return self._metrics.value(name, attributes)
+        the points whose attributes include ``attributes``; fails listing the points when none match."""
+        return self._metric_queries.value(name, attributes)
 
     def histogram(self, name: str, attributes: Mapping[str, Any] | None = None) -> HistogramValue:
-        """Count, sum and bucket counts recorded during the test over the matching points."""
-        return self._metrics.histogram(name, attributes)
+        """Count, sum, min, max and bucket counts recorded during the test over the matching points."""
+        return self._metric_queries.histogram(name, attributes)
 
-    def metric_points(self, name: str) -> list[tuple[dict[str, Any], Any]]:
-        """Every changed point of a metric as (attributes, value): the place to look when a value surprises."""
-        return [(dict(attributes), value) for attributes, (_, value) in self._metrics.points(name).items()]
+    def metric_points(self, name: str, attributes: Mapping[str, Any] | None = None) -> list[tuple[dict[str, Any], Any]]:
+        """Every point of a metric recorded during the test as (attributes, value); ``[]`` when none.
+
+        The lenient lookup: use it to assert that nothing was recorded, or to see what was.
+        """
+        return self._metric_queries.points(name, attributes)
+
+    def metrics_as_dicts(self, names: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Every metric recorded during the test (or those named) as plain dicts, sorted by name."""
+        return metric_dicts(self._metrics.recorded(), names)
+
+    # -- alerts ------------------------------------------------------------------------------------
+    @property
+    def alerts(self) -> list[Alert]:
+        """Alerts raised during the test, in order, before any deduplication (that is the sinks' job)."""
+        return list(self._recording.alerts)
+
+    def find_alerts(
+        self,
+        *,
+        severity: str | None = None,
+        source: str | None = None,
+        route: str | None = None,
+        title: str | None = None,
+    ) -> list[Alert]:
+        return [
+            alert
+            for alert in self._recording.alerts
+            if (severity is None or alert.severity == severity)
+            and (source is None or alert.source == source)
+            and (route is None or alert.route == route)
+            and (title is None or alert.title == title)
+        ]
+
+    def alert(
+        self,
+        *,
+        severity: str | None = None,
+        source: str | None = None,
+        route: str | None = None,
+        title: str | None = None,
+    ) -> Alert:
+        """The one alert matching; fails listing every alert raised when there is none or several."""
+        found = self.find_alerts(severity=severity, source=source, route=route, title=title)
+        if len(found) == 1:
+            return found[0]
+        listing = "\n".join(f"  - [{a.severity}] {a.source}: {a.title}" for a in self._recording.alerts)
+        raise AssertionError(
+            f"expected exactly one alert, found {len(found)}; raised:\n{listing or '  (no alerts were raised)'}"
+        )
+
+    # -- instrumentation ---------------------------------------------------------------------------
+    def assert_instrumented(
+        self,
+        probe: Callable[[], object],
+        *,
+        scope: str | None = None,
+        name: str | None = None,
+        kind: SpanKind | None = None,
+        metric: str | None = None,
+    ) -> list[ReadableSpan]:
+        """Run ``probe`` and fail unless it emitted a matching span (or a point of ``metric``).
+
+        An instrumentor can silently do nothing (an unsupported library version only logs a
+        warning); call this where the instrumentation is set up. What the probe emitted is set aside,
+        so it never mixes with what the test asserts; the matching spans are returned.
+        """
+        return check_probe(self._recording, self._metrics, probe, SpanCriteria(name, kind, scope=scope), metric)
+
+    def assert_not_instrumented(
+        self,
+        probe: Callable[[], object],
+        *,
+        scope: str | None = None,
+        name: str | None = None,
+        kind: SpanKind | None = None,
+        metric: str | None = None,
+    ) -> None:
+        """Run ``probe`` and fail if it emitted a matching span (or a point of ``metric``): after an
+        uninstrument call, proves nothing leaks into later tests. The probe's telemetry is set aside."""
+        check_probe(
+            self._recording, self._metrics, probe, SpanCriteria(name, kind, scope=scope), metric, expected=False
+        )
 
     def clear(self) -> None:
-        """Forget what was captured so far (spans and logs; metrics restart from their current values)."""
-        self._spans.clear()
-        self._logs.clear()
+        """Forget what was captured so far (spans, logs and metrics)."""
+        self._recording.clear()
         self._metrics.rebase()
 
+    # -- helpers -----------------------------------------------------------------------------------
+    def _by_start(self, spans: list[ReadableSpan]) -> list[ReadableSpan]:
+        def key(span: ReadableSpan) -> tuple[int, int]:
+            tick = self._recording.start_tick(span)
+            return (0, span.start_time or 0) if tick is None else (1, tick)
 
-class _Missing:
-    def __repr__(self) -> str:
-        return "<missing>"
+        return sorted(spans, key=key)
 
-
-_MISSING = _Missing()
-
-
-def _is_child(span: ReadableSpan, parent: ReadableSpan) -> bool:
-    parent_context = parent.get_span_context()
-    return (
-        span.parent is not None
-        and parent_context is not None
-        and span.parent.span_id == parent_context.span_id
-        and span.parent.trace_id == parent_context.trace_id
-    )
+    def _span_listing(self) -> str:
+        text = "captured (siblings in start order):\n"
+        tree = render_tree(self._recording, TreeOptions(attributes=None, bullet="- "))
+        text += "\n".join(f"  {line}" for line in tree.splitlines()) if tree else "  (no spans were captured)"
+        running = self.open_spans
+        if running:
+            text += "\nstill open (started, never ended, so never exported):\n"
+            text += "\n".join(f"  - {describe_span(span)}" for span in running)
+        return text

@@ -14,30 +14,34 @@ from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 
+from otel.testing._recording import Recording
+
 
 class SwitchSpanProcessor(SpanProcessor):
-    """Appends each ended span to the current test's list; does nothing between tests."""
+    """Records each span's start and end in the current test's recording; does nothing between tests."""
 
     def __init__(self) -> None:
-        self.target: list[ReadableSpan] | None = None
+        self.target: Recording | None = None
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        return
+        target = self.target
+        if target is not None:
+            target.started(span)
 
     def on_end(self, span: ReadableSpan) -> None:
         target = self.target
         if target is not None:
-            target.append(span)
+            target.ended(span)
 
 
 class SwitchLogProcessor(LogRecordProcessor):
     def __init__(self) -> None:
-        self.target: list[ReadWriteLogRecord] | None = None
+        self.target: Recording | None = None
 
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
         target = self.target
         if target is not None:
-            target.append(log_record)
+            target.emitted(log_record)
 
     def shutdown(self) -> None:
         self.target = None

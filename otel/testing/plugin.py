@@ -2,7 +2,8 @@
 
 On first use it configures the kit once for the whole session, with in-memory processors in place of
 the OTLP exporters; application code that calls ``otel.configure()`` later receives those same
-providers, so nothing needs patching and no global is ever reset.
+providers, so nothing needs patching and no global is ever reset. Each test then points the
+processors at a recording of its own.
 """
 
 from __future__ import annotations
@@ -10,14 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry import _logs, metrics, trace
 
 from otel._config import TelemetrySettings
-from otel._logging import install_logging
-from otel._providers import Pipeline, prometheus_reader
+from otel._providers import Pipeline, Providers, prometheus_reader
 from otel._setup import Telemetry, active_telemetry, configure
+from otel.alerts import Alert
 from otel.testing._capture import TelemetryCapture
-from otel.testing._metrics import MetricsView
+from otel.testing._metrics import MetricsView, delta_reader
+from otel.testing._recording import Recording
 from otel.testing._switch import SwitchIdGenerator, SwitchLogProcessor, SwitchSpanProcessor
 
 
@@ -31,7 +33,7 @@ class _CaptureSession:
         self.spans = SwitchSpanProcessor()
         self.logs = SwitchLogProcessor()
         self.ids = SwitchIdGenerator()
-        self.reader = InMemoryMetricReader()
+        self.reader = delta_reader()
         pipeline = Pipeline(
             span_processors=[self.spans],
             metric_readers=[self.reader],
@@ -44,36 +46,72 @@ class _CaptureSession:
             update={"traces_sampler": "always_on", "sdk_disabled": False}
         )
         self.telemetry: Telemetry = configure(self.settings, service_name="pytest", pipeline=pipeline)
+        if self.telemetry.providers is not None:
+            _require_globals(self.telemetry.providers)
+        # Alerts are raised synchronously by the span processor and log handler; the test sees each one.
+        self.alert_target: Recording | None = None
+        self.telemetry.alerts.subscribe(self._on_alert)
+
+    def _on_alert(self, alert: Alert) -> None:
+        target = self.alert_target
+        if target is not None:
+            target.raised(alert)
 
     def start(self) -> TelemetryCapture:
-        # A previous test may have reconfigured logging (an app's lifespan does); start from the same state.
-        providers = self.telemetry.providers
-        install_logging(self.settings, providers.logger_provider if providers else None)
-        spans: list = []  # type: ignore[type-arg]
-        logs: list = []  # type: ignore[type-arg]
+        # A previous test may have reconfigured logging (an app's lifespan does); configuring again on the
+        # active providers reinstalls it exactly as the app's own call does, and changes nothing else.
+        configure(self.settings)
+        recording = Recording()
         self.ids.reset(incremental=True)
-        self.spans.target = spans
-        self.logs.target = logs
-        return TelemetryCapture(spans, logs, MetricsView(self.reader))
+        self.spans.target = recording
+        self.logs.target = recording
+        self.alert_target = recording
+        return TelemetryCapture(recording, MetricsView(self.reader))
 
     def stop(self) -> None:
         self.spans.target = None
         self.logs.target = None
+        self.alert_target = None
         self.ids.reset(incremental=False)
 
 
-_session: list[_CaptureSession] = []
+def _require_globals(providers: Providers) -> None:
+    """The API keeps the first provider set; if someone else's came first, nothing would be captured."""
+    taken = [
+        f"{signal}: {type(found).__module__}.{type(found).__qualname__}"
+        for signal, found, ours in (
+            ("TracerProvider", trace.get_tracer_provider(), providers.tracer_provider),
+            ("MeterProvider", metrics.get_meter_provider(), providers.meter_provider),
+            ("LoggerProvider", _logs.get_logger_provider(), providers.logger_provider),
+        )
+        if found is not ours
+    ]
+    if taken:
+        raise pytest.UsageError(
+            "global OpenTelemetry providers were set before the first capotel fixture, so the capture would see "
+            f"nothing ({'; '.join(taken)}). Set providers in the app's lifespan through otel.configure(), "
+            "never at import time."
+        )
+
+
+_session: list[_CaptureSession | pytest.UsageError] = []
 
 
 def _capture_session() -> _CaptureSession:
     if not _session:
-        _session.append(_CaptureSession())
-    return _session[0]
+        try:
+            _session.append(_CaptureSession())
+        except pytest.UsageError as error:
+            _session.append(error)  # every later test gets the same explanation, not a misleading second one
+    found = _session[0]
+    if isinstance(found, pytest.UsageError):
+        raise found
+    return found
 
 
 @pytest.fixture
 def capotel() -> Iterator[TelemetryCapture]:
-    """Spans, log records and metric changes emitted during this test, and nothing from any other."""
+    """Spans, log records and metrics emitted during this test, and nothing from any other."""
     session = _capture_session()
     capture = session.start()
     try:

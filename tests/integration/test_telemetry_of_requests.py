@@ -158,6 +158,9 @@ def test_unhandled_exception_becomes_a_json_500_with_an_exception_event(
     assert "exception" in [e.name for e in server.events]
     assert capotel.metric_value("mindhit.errors", {"error.severity": "critical"}) == 1
     assert capotel.log("request completed").level == "ERROR"
+    alert = capotel.alert(severity="critical")
+    assert (alert.route, alert.exception_type) == ("/api/v1/sessions", "RuntimeError")
+    assert alert.trace_id == format(server.context.trace_id, "032x")
 
 
 def test_production_mode_prints_one_json_object_per_line(
