@@ -237,7 +237,8 @@ def test_docker_build_context_leaves_local_state_out() -> None:
 
 
 def test_hosts_named_by_mounted_configs_are_compose_services(services: dict[str, dict[str, Any]]) -> None:
-    """Prometheus' compose targets and Grafana's datasources must name services of this file."""
+    """Prometheus' compose targets, Grafana's datasources and Alertmanager's webhooks must name services
+    of this file."""
     prometheus = yaml.safe_load((REPO_ROOT / "prometheus" / "prometheus.compose.yml").read_text())
     targets = [
         target
@@ -251,7 +252,9 @@ def test_hosts_named_by_mounted_configs_are_compose_services(services: dict[str,
         for source in yaml.safe_load(path.read_text()).get("datasources", [])
         if "url" in source
     ]
+    alertmanager = yaml.safe_load((REPO_ROOT / "alertmanager" / "alertmanager.compose.yml").read_text())
+    webhooks = [hook["url"] for receiver in alertmanager["receivers"] for hook in receiver.get("webhook_configs", [])]
     hosts = {target.rsplit(":", 1)[0] for target in targets}
-    hosts |= {re.sub(r"^\w+://([^:/]+).*", r"\1", url) for url in datasources}
+    hosts |= {re.sub(r"^\w+://([^:/]+).*", r"\1", url) for url in datasources + webhooks}
     assert hosts
     assert hosts - {"localhost"} <= set(services), hosts - set(services)

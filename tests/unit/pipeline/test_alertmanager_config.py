@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,9 @@ from promql_inventory import REPO_ROOT, rules
 
 CONFIG = REPO_ROOT / "alertmanager" / "alertmanager.yml"
 WEBHOOK_URL = "http://127.0.0.1:8000/api/v1/alerts/alertmanager"
+# docker-compose mounts this copy: the same routing, with the webhook on the API container.
+COMPOSE_CONFIG = REPO_ROOT / "alertmanager" / "alertmanager.compose.yml"
+COMPOSE_WEBHOOK_URL = "http://api:8000/api/v1/alerts/alertmanager"
 SECRETS_DIR = "/etc/alertmanager/secrets/"
 CRITICAL_RECEIVERS = "pager-critical,mindhit-webhook"
 WARNING_RECEIVERS = "slack-warnings"
@@ -81,9 +85,19 @@ def _routes(*labels: str, expect: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_amtool_check_config() -> None:
-    result = _run(_amtool(), "check-config", str(CONFIG))
+@pytest.mark.parametrize("config", [CONFIG, COMPOSE_CONFIG], ids=lambda path: path.name)
+def test_amtool_check_config(config: Path) -> None:
+    result = _run(_amtool(), "check-config", str(config))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_copy_differs_only_in_the_webhook_address() -> None:
+    compose: dict[str, Any] = yaml.safe_load(COMPOSE_CONFIG.read_text(encoding="utf-8"))
+    (receiver,) = [receiver for receiver in compose["receivers"] if receiver["name"] == "mindhit-webhook"]
+    (webhook,) = receiver["webhook_configs"]
+    assert webhook["url"] == COMPOSE_WEBHOOK_URL
+    webhook["url"] = WEBHOOK_URL
+    assert compose == _config()
 
 
 @pytest.mark.parametrize(
