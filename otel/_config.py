@@ -57,6 +57,14 @@ class TelemetrySettings(BaseSettings):
     traces_sampler: str = Field("parentbased_always_on", validation_alias=_env("OTEL_TRACES_SAMPLER"))
     traces_sampler_arg: float | None = Field(None, ge=0, le=1, validation_alias=_env("OTEL_TRACES_SAMPLER_ARG"))
 
+    # The batch processors' queue sizes, passed to them explicitly so the dropped-telemetry counter
+    # knows when they overflow (the SDK reads the same variables with the same defaults).
+    bsp_max_queue_size: int = Field(2048, gt=0, validation_alias=_env("OTEL_BSP_MAX_QUEUE_SIZE"))
+    blrp_max_queue_size: int = Field(2048, gt=0, validation_alias=_env("OTEL_BLRP_MAX_QUEUE_SIZE"))
+    # The whole flush at shutdown, every signal together: a Collector that is down or silent must not
+    # keep the process past its grace period (the SDK alone can take a minute or more).
+    shutdown_timeout_ms: int = Field(10_000, gt=0, validation_alias=_env("TELEMETRY_SHUTDOWN_TIMEOUT"))
+
     metric_export_interval_ms: int = Field(60_000, gt=0, validation_alias=_env("OTEL_METRIC_EXPORT_INTERVAL"))
     metric_export_timeout_ms: int = Field(30_000, gt=0, validation_alias=_env("OTEL_METRIC_EXPORT_TIMEOUT"))
     metrics_endpoint_enabled: bool = Field(True, validation_alias=_env("METRICS_ENDPOINT_ENABLED"))

@@ -21,6 +21,7 @@ from opentelemetry._logs import Logger, LoggerProvider, SeverityNumber
 
 from otel._config import TelemetrySettings
 from otel._context import current_request
+from otel._redaction import redact_attributes, redact_text
 from otel.alerts._hub import AlertHub
 from otel.alerts._log_handler import AlertLogHandler
 
@@ -99,7 +100,10 @@ def _attribute_value(value: Any) -> Any:
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line; ``ensure_ascii`` escapes CR, LF and U+2028, so no value can forge a line."""
+    """One JSON object per line; ``ensure_ascii`` escapes CR, LF and U+2028, so no value can forge a line.
+
+    The console is shipped like any other signal: credentials are redacted here as they are on export.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -112,7 +116,7 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=True)
+        return json.dumps(redact_attributes(entry) or entry, default=str, ensure_ascii=True)
 
 
 class TextFormatter(logging.Formatter):
@@ -121,12 +125,13 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         stamp = datetime.fromtimestamp(record.created).strftime("%H:%M:%S.%f")[:-3]
         fields = {**record_extras(record), **_context_fields()}
+        fields = redact_attributes(fields) or fields
         tail = " ".join(f"{k}={_escape(str(v))}" for k, v in fields.items())
-        line = f"{stamp} {record.levelname:<7} {record.name}: {_escape(record.getMessage())}"
+        line = f"{stamp} {record.levelname:<7} {record.name}: {_escape(redact_text(record.getMessage()))}"
         if tail:
             line = f"{line}  {tail}"
         if record.exc_info:
-            line = f"{line}\n{self.formatException(record.exc_info)}"
+            line = f"{line}\n{redact_text(self.formatException(record.exc_info))}"
         return line
 
 

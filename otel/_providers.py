@@ -6,6 +6,8 @@ providers around in-memory exporters, so tests exercise the production wiring.
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass, field
 
 from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor
@@ -20,9 +22,20 @@ from prometheus_client import CollectorRegistry
 
 from otel import _exporters
 from otel._config import TelemetrySettings
+from otel._export_health import (
+    Backlog,
+    CountingLogExporter,
+    CountingLogProcessor,
+    CountingSpanExporter,
+    CountingSpanProcessor,
+    DropRecorder,
+)
+from otel._redaction import RedactingLogExporter, RedactingSpanExporter
 from otel._sampling import build_sampler
 from otel.alerts._hub import AlertHub
 from otel.alerts._span_processor import AlertSpanProcessor
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -34,6 +47,7 @@ class Pipeline:
     log_processors: list[LogRecordProcessor] = field(default_factory=list)
     prometheus_registry: CollectorRegistry | None = None
     id_generator: IdGenerator | None = None
+    drops: DropRecorder | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +56,7 @@ class Providers:
     meter_provider: MeterProvider
     logger_provider: LoggerProvider
     prometheus_registry: CollectorRegistry | None
+    shutdown_timeout_s: float = 30.0
 
 
 def prometheus_reader(pipeline: Pipeline) -> None:
@@ -54,10 +69,18 @@ def prometheus_reader(pipeline: Pipeline) -> None:
 
 
 def otlp_pipeline(settings: TelemetrySettings) -> Pipeline:
-    """The production pipeline: batch processors and a periodic reader pushing OTLP to the Collector."""
-    pipeline = Pipeline()
+    """The production pipeline: batch processors and a periodic reader pushing OTLP to the Collector.
+
+    Spans and log records are redacted on their way to the exporter, and what cannot be delivered is
+    counted (``otel._export_health``).
+    """
+    drops = DropRecorder()
+    pipeline = Pipeline(drops=drops)
     if (spans := _exporters.span_exporter(settings)) is not None:
-        pipeline.span_processors.append(BatchSpanProcessor(spans))
+        backlog = Backlog("traces", settings.bsp_max_queue_size, drops)
+        exporter = CountingSpanExporter(RedactingSpanExporter(spans), backlog)
+        batch = BatchSpanProcessor(exporter, max_queue_size=settings.bsp_max_queue_size)
+        pipeline.span_processors.append(CountingSpanProcessor(batch, backlog))
     if (metrics := _exporters.metric_exporter(settings)) is not None:
         pipeline.metric_readers.append(
             PeriodicExportingMetricReader(
@@ -67,7 +90,10 @@ def otlp_pipeline(settings: TelemetrySettings) -> Pipeline:
             )
         )
     if (logs := _exporters.log_exporter(settings)) is not None:
-        pipeline.log_processors.append(BatchLogRecordProcessor(logs))
+        backlog = Backlog("logs", settings.blrp_max_queue_size, drops)
+        log_exporter = CountingLogExporter(RedactingLogExporter(logs), backlog)
+        log_batch = BatchLogRecordProcessor(log_exporter, max_queue_size=settings.blrp_max_queue_size)
+        pipeline.log_processors.append(CountingLogProcessor(log_batch, backlog))
     if settings.metrics_endpoint_enabled:
         prometheus_reader(pipeline)
     return pipeline
@@ -85,11 +111,35 @@ def build_providers(
     for log_processor in pipeline.log_processors:
         logger_provider.add_log_record_processor(log_processor)
     meter_provider = MeterProvider(resource=resource, metric_readers=list(pipeline.metric_readers))
-    return Providers(tracer_provider, meter_provider, logger_provider, pipeline.prometheus_registry)
+    if pipeline.drops is not None:
+        pipeline.drops.bind(meter_provider)
+    return Providers(
+        tracer_provider,
+        meter_provider,
+        logger_provider,
+        pipeline.prometheus_registry,
+        shutdown_timeout_s=settings.shutdown_timeout_ms / 1000,
+    )
 
 
 def shutdown_providers(providers: Providers) -> None:
-    """Spans and logs first, metrics last, so the final metric export still counts the last requests."""
-    providers.tracer_provider.shutdown()
-    providers.logger_provider.shutdown()
-    providers.meter_provider.shutdown()
+    """Spans and logs first, metrics last, so the final metric export still counts the last requests.
+
+    The SDK bounds each step on its own (30 s a processor, the OTLP timeout per attempt), which adds up
+    to more than a grace period when the Collector is down. The flush therefore runs on a thread of its
+    own, and is abandoned, with what it still held, once ``shutdown_timeout_s`` has passed.
+    """
+
+    def shut_down() -> None:
+        providers.tracer_provider.shutdown()
+        providers.logger_provider.shutdown()
+        providers.meter_provider.shutdown()
+
+    flush = threading.Thread(target=shut_down, name="otel-shutdown", daemon=True)
+    flush.start()
+    flush.join(providers.shutdown_timeout_s)
+    if flush.is_alive():
+        logger.warning(
+            "telemetry flush did not finish within %.1f s (is the Collector reachable?); unsent telemetry is lost",
+            providers.shutdown_timeout_s,
+        )

@@ -4,13 +4,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 import otel
 from otel.alerts import AlertSettings
 from otel.alerts._channels import AlertChannelSettings
 from service import __version__
 from service.alerting.wiring import start_alerting, stop_alerting
+from service.api.deps import forbid_unknown_query_parameters
 from service.api.router import api_router
 from service.api.routes import alerts, health
 from service.config import Settings, get_settings
@@ -19,6 +20,7 @@ from service.errors import register_exception_handlers
 from service.middleware import BodySizeLimitMiddleware, UnhandledErrorMiddleware
 from service.migrate import prepare_schema
 from service.observability import AppMetrics
+from service.security import add_security_middleware
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +81,7 @@ def create_app(
         version=__version__,
         summary="Records browsing sessions posted by the MindHit browser extension.",
         lifespan=lifespan,
+        dependencies=[Depends(forbid_unknown_query_parameters)],
         # FastAPI makes the server span and HTTP metrics itself; the kit tunes it (excluded paths...).
         telemetry=otel.fastapi_telemetry(telemetry_settings),
     )
@@ -100,8 +103,10 @@ def create_app(
     app.include_router(alerts.webhook_router, prefix=API_PREFIX)
 
     # Each add_middleware wraps the previous ones, so the order here is innermost first: the body
-    # limit, then the 500 net, then (outermost of ours) the kit's request context middleware.
+    # limit, the 500 net, CORS and the security headers (so every answer, a preflight's or a 500's,
+    # carries them), then (outermost of ours) the kit's request context middleware.
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(UnhandledErrorMiddleware, metrics=app_metrics)
+    add_security_middleware(app, cors_allow_origins=settings.cors_origins)
     otel.instrument_app(app, telemetry_settings)
     return app

@@ -33,6 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", help="interface to listen on (default: HOST, else 127.0.0.1)")
     parser.add_argument("--port", type=_positive_int, help="port to listen on (default: PORT, else 8000)")
     parser.add_argument("--reload", action="store_true", help="restart on code changes (development only)")
+    parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="worker processes (default: 1); each configures its own telemetry, with its own service.instance.id",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     token = commands.add_parser("token", help="print a signed access token for local use")
     token.add_argument("--user", required=True, help="the user id to put in the token's subject")
@@ -44,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def serve(settings: Settings, *, host: str | None, port: int | None, reload: bool) -> None:
+def serve(settings: Settings, *, host: str | None, port: int | None, reload: bool, workers: int = 1) -> None:
     # Watch the code, wherever the command is run from (uvicorn would watch the working directory).
     code_dirs = [str(Path(package.__file__ or "").parent) for package in (service, otel)]
     uvicorn.run(
@@ -54,6 +60,8 @@ def serve(settings: Settings, *, host: str | None, port: int | None, reload: boo
         port=port or settings.port,
         reload=reload,
         reload_dirs=code_dirs if reload else None,
+        # Each worker runs the lifespan, and so configures telemetry of its own: nothing is shared or reset.
+        workers=workers,
         # The telemetry kit owns logging and writes the access log; uvicorn must not do either.
         log_config=None,
         access_log=False,
@@ -99,5 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         revision = migrate(settings)
         sys.stdout.write(f"database schema at revision {revision}\n")
         return 0
-    serve(settings, host=args.host, port=args.port, reload=args.reload)
+    if args.reload and args.workers > 1:
+        parser.error("--reload runs a single worker; leave out --workers")
+    serve(settings, host=args.host, port=args.port, reload=args.reload, workers=args.workers)
     return 0

@@ -6,6 +6,7 @@ Telemetry settings (``OTEL_*``, ``LOG_FORMAT``) belong to the ``otel`` kit and a
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,6 +44,9 @@ class Settings(BaseSettings):
     alertmanager_webhook_token: SecretStr | None = None
     alertmanager_webhook_token_file: Path | None = None
     log_level: LogLevel = "INFO"
+    # Origins allowed to call the API from a browser (comma-separated, e.g. chrome-extension://<id>);
+    # empty keeps CORS closed. "*" is refused: every origin must be named.
+    cors_allow_origins: str = ""
 
     @field_validator("database_url")
     @classmethod
@@ -58,6 +62,19 @@ class Settings(BaseSettings):
     def _blank_token_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
         # METRICS_TOKEN= in a .env file means "no token", not "the empty token".
         return value if value is not None and value.get_secret_value() else None
+
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _named_origins(cls, value: str) -> str:
+        for origin in _split(value):
+            parts = urlsplit(origin)
+            if origin == "*" or not parts.scheme or not parts.netloc or parts.path or parts.query or parts.fragment:
+                raise ValueError(f"CORS_ALLOW_ORIGINS: {origin!r} is not an origin like https://app.example.com")
+        return value
+
+    @property
+    def cors_origins(self) -> tuple[str, ...]:
+        return _split(self.cors_allow_origins)
 
     @property
     def webhook_token(self) -> str | None:
@@ -85,6 +102,10 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         """SQLite is the embedded default: migrated at start-up rather than by ``migrate``."""
         return make_url(self.database_url).get_backend_name() == "sqlite"
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(item.strip().rstrip("/") for item in value.split(",") if item.strip())
 
 
 @lru_cache(maxsize=1)

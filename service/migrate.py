@@ -5,7 +5,10 @@ database is upgraded only by ``python -m service migrate``, a deliberate deploy 
 refuses to serve a schema that is behind.
 """
 
+import fcntl
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -13,6 +16,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from service.config import Settings
@@ -51,6 +55,26 @@ def current_and_head(*, engine: Engine, settings: Settings) -> tuple[set[str], s
     return current, set(script.get_heads())
 
 
+@contextmanager
+def _one_migration_at_a_time(database_url: str) -> Iterator[None]:
+    """Holds an exclusive lock on the SQLite file while one process migrates it.
+
+    Workers started together (``--workers``, gunicorn) would otherwise all find a new file empty and
+    all run CREATE TABLE, and all but one fail. ``flock`` locks are apart from SQLite's own (``fcntl``)
+    locks, so this one serialises the upgrades without touching how SQLite locks the data.
+    """
+    database = make_url(database_url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        yield
+        return
+    with Path(database).open("ab") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def prepare_schema(*, engine: Engine, settings: Settings) -> None:
     """Migrate SQLite; for any other database, refuse to start on a schema that is behind.
 
@@ -58,7 +82,8 @@ def prepare_schema(*, engine: Engine, settings: Settings) -> None:
     the database is back, and the schema is checked again at the next start.
     """
     if settings.is_sqlite:
-        revision = upgrade_to_head(engine=engine, settings=settings)
+        with _one_migration_at_a_time(settings.database_url):
+            revision = upgrade_to_head(engine=engine, settings=settings)
         logger.info("database schema at revision %s", revision)
         return
     try:

@@ -4,6 +4,7 @@ Inputs forbid unknown fields: a typo in an extension build fails loudly instead 
 """
 
 import json
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Generic, Literal, TypeVar
@@ -28,6 +29,16 @@ class SessionStatus(StrEnum):
     STOPPED = "stopped"
 
 
+# What an event URL may be, also published in the OpenAPI document so that clients (and generated
+# tests) know the exact rule: http(s), an optional user, a host name (no bracketed IP literals), an
+# optional numeric port, then printable ASCII. Browsers serialize every URL that way (``URL.href``
+# percent-encodes paths and punycodes hosts), so the extension never sends anything else.
+HTTP_URL_PATTERN = (
+    r'^[Hh][Tt][Tt][Pp][Ss]?://(?:[!"$-.0-9:->A-Z\\^-~]*@)?[!"$-.0-9;->A-Z\\^-~]+(?::[0-9]*)?(?:[/?#][!-~]*)?$'
+)
+_HTTP_URL = re.compile(HTTP_URL_PATTERN)
+
+
 def _http_url(value: str) -> str:
     try:
         parts = urlsplit(value)
@@ -39,6 +50,10 @@ def _http_url(value: str) -> str:
         raise ValueError("must include a host")
     if any(char.isspace() or ord(char) < 32 for char in value):
         raise ValueError("must not contain whitespace or control characters")
+    if not value.isascii():
+        raise ValueError("must be ASCII: percent-encode other characters, as browsers do")
+    if not _HTTP_URL.match(value):
+        raise ValueError("must be a valid URL")
     return value
 
 
@@ -70,7 +85,11 @@ def _small_json_object(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
     return value
 
 
-HttpUrlText = Annotated[str, Field(min_length=1, max_length=MAX_URL_LENGTH), AfterValidator(_http_url)]
+HttpUrlText = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_URL_LENGTH, json_schema_extra={"pattern": HTTP_URL_PATTERN}),
+    AfterValidator(_http_url),
+]
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_as_utc)]
 Payload = Annotated[dict[str, JsonValue], AfterValidator(_small_json_object)]
 

@@ -191,9 +191,7 @@ class AlertDispatcher:
             self._metrics.failed.add(1, attributes)
             retry_at = self._retry_at(delivery.attempts + 1, exc, now)
             outbox.failed(delivery.delivery_id, error=str(exc)[:500], retry_at=retry_at, now=now)
-            logger.warning(
-                "alert delivery to %s failed (attempt %d): %s", delivery.channel, delivery.attempts + 1, exc
-            )
+            logger.warning("alert delivery to %s failed (attempt %d): %s", delivery.channel, delivery.attempts + 1, exc)
             return
         outbox.delivered(delivery.delivery_id, now=datetime.now(UTC))
         self._metrics.delivered.add(1, attributes)

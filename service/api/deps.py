@@ -5,6 +5,9 @@ from email.message import Message
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -76,5 +79,33 @@ async def require_json(request: Request) -> None:
     raise UnsupportedMediaType(f"Send the body as application/json ({received}).")
 
 
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for dependency in dependant.dependencies:
+        names |= _query_names(dependency)
+    return names
+
+
+async def forbid_unknown_query_parameters(request: Request) -> None:
+    """422 for a query parameter the operation does not take, as bodies refuse unknown fields.
+
+    ``?limt=5`` would otherwise be ignored and quietly give the default page.
+    """
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or not request.query_params:
+        return
+    known = _query_names(route.dependant)
+    unknown = [name for name in request.query_params if name not in known]
+    if unknown:
+        raise RequestValidationError(
+            [
+                {"type": "extra_forbidden", "loc": ("query", name), "msg": "Extra inputs are not permitted"}
+                for name in dict.fromkeys(unknown)
+            ]
+        )
+
+
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size.")]
-Offset = Annotated[int, Query(ge=0, description="Items to skip.")]
+# Bounded: a larger OFFSET overflows the databases' 64-bit integers (a 500 that schemathesis found).
+MAX_OFFSET = 2**31 - 1
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")]

@@ -10,7 +10,14 @@ from service.schemas import ErrorResponse
 # also take ``CurrentUser`` reuse the same (cached) result.
 api_router = APIRouter(
     dependencies=[Depends(get_current_user)],
-    responses={401: {"model": ErrorResponse}, 422: {"model": ErrorResponse}},
+    # Errors any operation can answer, documented once: a body that is not JSON (400), a missing or bad
+    # token (401), a body over MAX_BODY_BYTES (413), invalid parameters or fields (422).
+    responses={
+        400: {"model": ErrorResponse},
+        401: {"model": ErrorResponse},
+        413: {"model": ErrorResponse},
+        422: {"model": ErrorResponse},
+    },
 )
 api_router.include_router(sessions.router)
 api_router.include_router(events.router)

@@ -69,7 +69,14 @@ async def require_webhook_token(settings: SettingsDep, credentials: Credentials)
 @webhook_router.post(
     "/alertmanager",
     dependencies=[Depends(require_webhook_token), Depends(require_json)],
-    responses={401: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+    responses={
+        400: {"model": ErrorResponse},
+        401: {"model": ErrorResponse},
+        413: {"model": ErrorResponse},
+        415: {"model": ErrorResponse},
+        422: {"model": ErrorResponse},
+        503: {"model": ErrorResponse},
+    },
 )
 def alertmanager_webhook(payload: AlertmanagerWebhook, db: SessionDep, request: Request) -> IngestResult:
     """Store Alertmanager's notification once (replays are recognised) and resolve on its resolved notice."""
