@@ -30,7 +30,7 @@ from _traffic import (
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(BUILD_TIMEOUT_S + 600)]
 
 ALERT = SHORT_FOR_ALERT
-WAIT_S = 60.0
+WAIT_S = 120.0
 
 
 @pytest.fixture(scope="module")
