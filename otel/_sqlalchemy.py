@@ -1,8 +1,14 @@
-"""Database spans and the ``db.client.operation.duration`` histogram, from SQLAlchemy cursor events.
+"""Database spans and the ``db.client.operation.duration`` histogram, around each DBAPI execute call.
 
-Two engine event hooks replace the contrib instrumentor: no ``connect`` spans, no version gate on
-SQLAlchemy, and the per-statement work (parsing the operation and table, building attributes) is
-cached, because an ORM sends the same few statements over and over.
+The hooks replace the contrib instrumentor: no ``connect`` spans, no version gate on SQLAlchemy, and
+the per-statement work (parsing the operation and table, building attributes) is cached, because an
+ORM sends the same few statements over and over.
+
+They are the dialect's ``do_execute``/``do_executemany``/``do_execute_no_params`` events, which run the
+DBAPI call themselves, inside the span. The engine-level cursor events (``before_cursor_execute``,
+``after_cursor_execute``, ``handle_error``) would do the same with two hooks, but any engine-level
+listener switches SQLAlchemy onto its evented path for every begin, execute, commit and rollback of
+that engine: in the benchmark that cost more than the span itself (see docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -10,17 +16,17 @@ from __future__ import annotations
 import re
 import time
 import weakref
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, Final
 
 from opentelemetry import context, metrics, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from sqlalchemy import Engine, event
-from sqlalchemy.engine import Connection, ExceptionContext
+from sqlalchemy.engine import ExecutionContext
 
 DB_DURATION_BUCKETS: Final = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10)
 _SCOPE: Final = "otel.sqlalchemy"
-_STATE_KEY: Final = "_otel_span_state"
 _TABLE: Final = re.compile(r'\b(?:FROM|INTO|UPDATE|JOIN)\s+["`\[]?([A-Za-z_][\w.]*)', re.IGNORECASE)
 _SYSTEMS: Final = {"postgresql": "postgresql", "sqlite": "sqlite", "mysql": "mysql", "mssql": "microsoft.sql_server"}
 
@@ -40,6 +46,7 @@ class _EngineHooks:
     def __init__(self, engine: Engine, tracer: trace.Tracer, meter: metrics.Meter) -> None:
         url = engine.url
         self.tracer = tracer
+        self.dialect = engine.dialect
         self.system = _SYSTEMS.get(engine.dialect.name, engine.dialect.name)
         self.static: dict[str, Any] = {"db.system.name": self.system}
         if url.database:
@@ -55,9 +62,19 @@ class _EngineHooks:
             explicit_bucket_boundaries_advisory=DB_DURATION_BUCKETS,
         )
 
-    def before(self, conn: Connection, cursor: Any, statement: str, *_: Any) -> None:
+    # Each returns True once it has run the statement, False to leave it to the dialect untraced.
+    def do_execute(self, cursor: Any, statement: str, parameters: Any, execution: ExecutionContext) -> bool:
+        return self._traced(statement, self.dialect.do_execute, cursor, statement, parameters, execution)
+
+    def do_executemany(self, cursor: Any, statement: str, parameters: Any, execution: ExecutionContext) -> bool:
+        return self._traced(statement, self.dialect.do_executemany, cursor, statement, parameters, execution)
+
+    def do_execute_no_params(self, cursor: Any, statement: str, execution: ExecutionContext) -> bool:
+        return self._traced(statement, self.dialect.do_execute_no_params, cursor, statement, execution)
+
+    def _traced(self, statement: str, execute: Callable[..., None], *arguments: Any) -> bool:
         if context.get_value(context._SUPPRESS_INSTRUMENTATION_KEY):
-            return  # the kit's own background work (the alert outbox) is not the app's
+            return False  # the kit's own background work (the alert outbox) is not the app's
         operation, table = describe_statement(statement)
         metric_attributes = {"db.system.name": self.system, "db.operation.name": operation}
         if table:
@@ -67,28 +84,23 @@ class _EngineHooks:
             kind=SpanKind.CLIENT,
             attributes={**self.static, **metric_attributes, "db.query.text": statement},
         )
-        # One connection runs one statement at a time, so its info dict can carry the span to `after`.
-        conn.info[_STATE_KEY] = (span, metric_attributes, time.perf_counter())
-
-    def after(self, conn: Connection, *_: Any) -> None:
-        state = conn.info.pop(_STATE_KEY, None)
-        if state is not None:
-            span, attributes, started = state
-            self.duration.record(time.perf_counter() - started, attributes)
+        started = time.perf_counter()
+        try:
+            execute(*arguments)
+        except BaseException as exc:  # a cancelled call ends its span too; re-raised as it came
+            error_type = type(exc).__qualname__
+            self.duration.record(time.perf_counter() - started, {**metric_attributes, "error.type": error_type})
+            span.record_exception(exc)
+            span.set_attribute("error.type", error_type)
+            span.set_status(Status(StatusCode.ERROR, error_type))
             span.end()
-
-    def error(self, exception_context: ExceptionContext) -> None:
-        conn = exception_context.connection
-        state = conn.info.pop(_STATE_KEY, None) if conn is not None else None
-        if state is None:
-            return
-        span, attributes, started = state
-        error_type = type(exception_context.original_exception).__qualname__
-        self.duration.record(time.perf_counter() - started, {**attributes, "error.type": error_type})
-        span.record_exception(exception_context.original_exception)
-        span.set_attribute("error.type", error_type)
-        span.set_status(Status(StatusCode.ERROR, error_type))
+            raise
+        self.duration.record(time.perf_counter() - started, metric_attributes)
         span.end()
+        return True
+
+
+_EVENTS: Final = ("do_execute", "do_executemany", "do_execute_no_params")
 
 
 def instrument_engine(
@@ -105,15 +117,13 @@ def instrument_engine(
         trace.get_tracer(_SCOPE, tracer_provider=tracer_provider),
         metrics.get_meter(_SCOPE, meter_provider=meter_provider),
     )
-    event.listen(engine, "before_cursor_execute", hooks.before)
-    event.listen(engine, "after_cursor_execute", hooks.after)
-    event.listen(engine, "handle_error", hooks.error)
+    for name in _EVENTS:
+        event.listen(engine, name, getattr(hooks, name))
     _instrumented[engine] = hooks
 
 
 def uninstrument_engine(engine: Engine) -> None:
     hooks = _instrumented.pop(engine, None)
     if hooks is not None:
-        event.remove(engine, "before_cursor_execute", hooks.before)
-        event.remove(engine, "after_cursor_execute", hooks.after)
-        event.remove(engine, "handle_error", hooks.error)
+        for name in _EVENTS:
+            event.remove(engine, name, getattr(hooks, name))
