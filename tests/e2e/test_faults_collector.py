@@ -1,8 +1,8 @@
 """The Collector closed, hanging, killed, or cut off from its backend: the service keeps serving and loses
 nothing that matters.
 
-The real service process exports OTLP/HTTP through a ``tcp_switch`` to the real Collector, whose trace
-backend is a local OTLP sink. Load is steady and paced (``WORKERS`` users, ``RATE`` requests a second
+The real service process exports OTLP (HTTP or gRPC) through a ``tcp_switch`` to the real Collector, whose
+trace backend is a local OTLP sink. Load is steady and paced (``WORKERS`` users, ``RATE`` requests a second
 each) so latency measures the cost of a request, not a queue; healthy and faulty segments of
 ``SEGMENT_S`` alternate ``ROUNDS`` times on the same process, and the load is bounded in time and count.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import statistics
 import threading
 import time
@@ -46,11 +47,17 @@ SEGMENT_S = 2.5
 ROUNDS = 6
 # This machine's p99 wanders by tens of milliseconds between identical runs (two cores shared with the
 # Collector, the load and whatever else runs): a difference below this floor is noise, not the fault.
+# Measured over three or four runs of each of the four variants (November 2026, a benchmark running
+# beside them), the degraded p99 minus the healthy one was -75 to +72 ms (healthy p99 41-169 ms, degraded
+# 37-126 ms). The swing is as large with healthy above degraded, so it is the noise of a statistic that
+# is the 4th-largest of ~430 samples, and nothing measured justifies a lower floor than 75 ms (which the
+# largest swing nearly reaches). The test prints its figures (pytest -rP).
 P99_NOISE_FLOOR_S = 0.075
 WORKERS = 4
 RATE = 7.5
 OTLP_TIMEOUT_MS = 2000
 P99_RATIO = 1.2
+BATCH_TIMEOUT_S = 1.0  # collector-config.yaml, processors.batch.timeout
 # Small batch queues, so that a dead Collector makes the SDK drop within the phase, not after minutes.
 QUEUE = {
     "OTEL_BSP_MAX_QUEUE_SIZE": "128",
@@ -127,23 +134,28 @@ class Pipeline:
     ports: CollectorPorts
     backend: TraceBackend
     workdir: Path
+    storage: Path
     env: dict[str, str]
 
 
 @contextmanager
-def collector(workdir: Path, backend: TraceBackend, ports: CollectorPorts | None = None) -> Iterator[Pipeline]:
+def collector(
+    workdir: Path, backend: TraceBackend, ports: CollectorPorts | None = None, *, storage: Path | None = None
+) -> Iterator[Pipeline]:
+    """A Collector exporting traces to ``backend``; its sending queue persists in ``storage`` (file_storage)."""
     ports = ports or CollectorPorts.allocate()
+    storage = storage or workdir / "storage"
     workdir.mkdir(parents=True, exist_ok=True)
     env = {
         **ports.env(),
-        "OTELCOL_STORAGE_DIR": str(workdir / "storage"),
+        "OTELCOL_STORAGE_DIR": str(storage),
         "LOGS_FILE_PATH": str(workdir / "logs.jsonl"),
         "TRACES_OTLP_ENDPOINT": backend.endpoint,
     }
     with running_collector(
         collector_binary(), [BASE_CONFIG], env=env, health_url=ports.health_url, log_path=workdir / "collector.log"
     ) as running:
-        yield Pipeline(running, ports, backend, workdir, env)
+        yield Pipeline(running, ports, backend, workdir, storage, env)
 
 
 # --- load and measurements --------------------------------------------------------------------------
@@ -199,22 +211,66 @@ def _sdk_log_lines(service: ServiceProcess, since_line: int) -> list[str]:
     return [line for line in lines if '"logger": "opentelemetry' in line or "telemetry dropped" in line]
 
 
+# Every export() of the service's exporters, timed from inside the process: the only place an export
+# attempt is visible as such over gRPC, where one HTTP/2 connection carries many attempts (see below).
+TIME_EXPORTS = """
+import json, os, time
+import otel._exporters as _exporters
+
+def _timed(make, signal):
+    def build(settings):
+        exporter = make(settings)
+        if exporter is not None:
+            export = exporter.export
+            def timed(*args, **kwargs):
+                started = time.monotonic()
+                try:
+                    return export(*args, **kwargs)
+                finally:
+                    line = {"signal": signal, "started": started, "seconds": time.monotonic() - started}
+                    with open(os.environ["EXPORT_TIMINGS_PATH"], "a") as out:
+                        out.write(json.dumps(line) + "\\n")
+            exporter.export = timed
+        return exporter
+    return build
+
+for _signal in ("span", "metric", "log"):
+    setattr(_exporters, f"{_signal}_exporter", _timed(getattr(_exporters, f"{_signal}_exporter"), _signal))
+"""
+
+
+@dataclass(frozen=True)
+class ExportCall:
+    signal: str
+    started: float  # CLOCK_MONOTONIC is system-wide, so comparable with this process's time.monotonic()
+    seconds: float
+
+
+def _export_calls(path: Path) -> list[ExportCall]:
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [ExportCall(**json.loads(line)) for line in lines]
+
+
 # --- the tests ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
 @pytest.mark.parametrize("fault", ["closed", "hang"])
-def test_a_dead_or_hanging_collector_under_load(tmp_path: Path, fault: Mode) -> None:
+def test_a_dead_or_hanging_collector_under_load(tmp_path: Path, fault: Mode, protocol: str) -> None:
+    timings = tmp_path / "exports.jsonl"
     with trace_backend() as backend, collector(tmp_path / "collector", backend) as pipeline:
-        upstream = ("127.0.0.1", pipeline.ports.http)
+        upstream = ("127.0.0.1", pipeline.ports.grpc if protocol == "grpc" else pipeline.ports.http)
         with running_switch(upstream) as switch:
             env = base_environment(
                 tmp_path,
+                OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
                 OTEL_EXPORTER_OTLP_ENDPOINT=switch.url,
                 OTEL_EXPORTER_OTLP_TIMEOUT=str(OTLP_TIMEOUT_MS),
+                EXPORT_TIMINGS_PATH=str(timings),
                 LOG_LEVEL="WARNING",
                 **QUEUE,
             )
-            with running_service(tmp_path / "service", env) as service:
+            with running_service(tmp_path / "service", env, fault=TIME_EXPORTS) as service:
                 _run_phase(service, 3)  # warm-up: imports, first connections, the thread pool
                 wait_until(lambda: backend.spans > 0, timeout=30, what="spans at the backend")
                 lines_before = len(service.output().splitlines())
@@ -229,7 +285,7 @@ def test_a_dead_or_hanging_collector_under_load(tmp_path: Path, fault: Mode) -> 
                     switch.set_mode(fault)
                     fault_started = time.monotonic()
                     degraded.append(_run_phase(service, SEGMENT_S))
-                    connections += switch.opened_since(fault_started)
+                    connections.append(switch.opened_since(fault_started))
                 log_lines = _sdk_log_lines(service, lines_before)
                 dropped = _dropped(service) - dropped_before
 
@@ -237,6 +293,7 @@ def test_a_dead_or_hanging_collector_under_load(tmp_path: Path, fault: Mode) -> 
     _assert_served(good, "healthy")
     _assert_served(bad, f"collector {fault}")
     bound = max(P99_RATIO * good.p99, good.p99 + P99_NOISE_FLOOR_S)
+    print(f"{protocol} {fault}: healthy {good.describe()}; degraded {bad.describe()}")  # see P99_NOISE_FLOOR_S
     assert bad.p99 <= bound, f"Collector {fault}: {bad.describe()}; healthy: {good.describe()}"
     # Flat: no thread is started per failed export; the worker pool does not grow past the healthy one.
     assert max(bad.threads) <= max(good.threads) + 1, (good.threads, bad.threads)
@@ -246,11 +303,27 @@ def test_a_dead_or_hanging_collector_under_load(tmp_path: Path, fault: Mode) -> 
     assert len(messages) == len(set(messages)), log_lines
     assert len(log_lines) <= 15, log_lines
     assert sum("telemetry dropped" in line for line in log_lines) <= 1, log_lines
+    # Every export attempt, retries included, gives up after the OTLP timeout.
+    calls = _export_calls(timings)
+    attempt_bound = OTLP_TIMEOUT_MS / 1000 + 1.0
+    assert max(call.seconds for call in calls) <= attempt_bound, sorted(c.seconds for c in calls)[-10:]
+    during = [c for c in calls if any(p.started <= c.started < p.ended for p in degraded)]
     if fault == "hang":
-        # Every export attempt gives up after the OTLP timeout; none holds a connection longer.
-        held = [c.held_s for c in connections if c.closed is not None and c.mode == "hang"]
-        assert held, "the exporters never tried the hanging Collector"
-        assert max(held) <= OTLP_TIMEOUT_MS / 1000 + 1.0, held
+        # A hanging Collector never answers, so the exporters met it and waited out their deadline.
+        assert any(c.seconds >= 0.9 * OTLP_TIMEOUT_MS / 1000 for c in during), during
+        hung = [c for segment in connections for c in segment if c.mode == "hang"]
+        assert hung, "the exporters never tried the hanging Collector"
+        if protocol == "grpc":
+            # A gRPC channel keeps its one HTTP/2 connection and ends only the timed-out call (RST_STREAM);
+            # the connection whose handshake never completes is dropped after gRPC's own connect timeout
+            # (20 s, beyond a segment). So attempts do not open connections: at most one per exporter
+            # (traces, metrics, logs) in each hanging segment.
+            assert max(len(segment) for segment in connections) <= 3, [len(s) for s in connections]
+        else:
+            # Over HTTP an attempt that times out closes its connection: none is held longer than that.
+            held = [c.held_s for c in hung if c.closed is not None]
+            assert held, "no connection to the hanging Collector was closed"
+            assert max(held) <= attempt_bound, held
 
 
 def _template(line: str) -> tuple[str, str]:
@@ -313,8 +386,11 @@ def backend_has(backend: TraceBackend, request_id: str, timeout: float = 30) -> 
     wait_until(lambda: backend.has({request_id}), timeout=timeout, what=f"span {request_id} at the backend")
 
 
-def test_a_backend_outage_loses_nothing_sent_during_it(tmp_path: Path) -> None:
-    with trace_backend() as backend, collector(tmp_path / "collector", backend) as pipeline:
+@pytest.mark.parametrize("restart", [None, signal.SIGTERM, signal.SIGKILL], ids=["running", "sigterm", "sigkill"])
+def test_a_backend_outage_loses_nothing_sent_during_it(tmp_path: Path, restart: signal.Signals | None) -> None:
+    """Also across a Collector restart during the outage: the queue is on disk, so it outlives the process."""
+    with trace_backend() as backend, ExitStack() as stack:
+        pipeline = stack.enter_context(collector(tmp_path / "collector", backend))
         env = base_environment(tmp_path, OTEL_EXPORTER_OTLP_ENDPOINT=pipeline.ports.otlp_http_url, LOG_LEVEL="WARNING")
         with running_service(tmp_path / "service", env) as service:
             before = _marked_request(service, "before")
@@ -328,6 +404,17 @@ def test_a_backend_outage_loses_nothing_sent_during_it(tmp_path: Path) -> None:
             queued = wait_until(
                 lambda: _queue_size(pipeline) > 0, timeout=20, what="the Collector's sending queue to hold data"
             )
+            if restart is not None:
+                # Only what reached the sending queue is on disk; the batch processor holds spans in
+                # memory for up to its timeout (1 s), which SIGKILL would lose. So wait for the last ones.
+                _wait_until_settled(pipeline)
+                pipeline.collector.process.send_signal(restart)
+                pipeline.collector.process.wait(timeout=30)
+                pipeline = stack.enter_context(
+                    collector(tmp_path / "restarted", backend, pipeline.ports, storage=pipeline.storage)
+                )
+                # The new process found the queue where the old one left it.
+                queued = _queue_size(pipeline)
             backend.start()
             wait_until(
                 lambda: backend.has(during | {before}),
@@ -338,6 +425,25 @@ def test_a_backend_outage_loses_nothing_sent_during_it(tmp_path: Path) -> None:
 
     assert queued
     assert backend.has(during)
+
+
+def _wait_until_settled(pipeline: Pipeline) -> None:
+    """Until the spans the Collector accepted have had time to leave its batch processor for the queue.
+
+    The batch processor counts what it sends for all signals together, and metrics keep arriving, so its
+    own metrics cannot say when the traces are through; no new span for longer than its timeout can.
+    """
+    quiet_s = 2 * BATCH_TIMEOUT_S + 0.5
+    seen: list[tuple[float, float]] = []
+
+    def settled() -> bool:
+        text = httpx.get(pipeline.ports.telemetry_url, timeout=5).text
+        seen.append((time.monotonic(), metric_value(text, "otelcol_receiver_accepted_spans")))
+        changed = [at for (at, count), (_, before) in zip(seen[1:], seen, strict=False) if count != before]
+        last_change = changed[-1] if changed else seen[0][0]
+        return seen[-1][1] > 0 and time.monotonic() - last_change >= quiet_s
+
+    wait_until(settled, timeout=30, what="the Collector to accept no new span for a while", interval=0.5)
 
 
 def _queue_size(pipeline: Pipeline) -> float:
