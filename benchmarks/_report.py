@@ -112,8 +112,8 @@ def _routes_table(results: list[RouteResult]) -> list[str]:
     lines = [
         "| route | req/s bare → instr. | throughput ratio (target) | met | p50 ms bare → instr. (ratio) "
         "| p99 ms bare → instr. (ratio, target ≤ 1.25) | met | CPU µs/request bare → instr. (+telemetry) "
-        "| RSS MiB bare / instr. |",
-        "|---|---:|---:|:-:|---:|---:|:-:|---:|---:|",
+        "| RSS MiB bare / instr. | failed requests bare / instr. |",
+        "|---|---:|---:|:-:|---:|---:|:-:|---:|---:|---:|",
     ]
     for result in results:
         route = result.route
@@ -136,6 +136,7 @@ def _routes_table(results: list[RouteResult]) -> list[str]:
             _mark(p99 <= P99_TARGET),
             f"{cpu_bare:.0f} → {cpu_instrumented:.0f} ({cpu_instrumented - cpu_bare:+.0f})",
             f"{result.rss_kib['bare'] / 1024:.0f} / {result.rss_kib['instrumented'] / 1024:.0f}",
+            f"{sum(p.bare.errors for p in result.rounds)} / {sum(p.instrumented.errors for p in result.rounds)}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return lines

@@ -30,7 +30,7 @@ from benchmarks._routes import ROUTES
 PARTS: tuple[tuple[str, str], ...] = (
     (
         "OTLP export: batch workers, encoding, HTTP",
-        r"opentelemetry/exporter/|opentelemetry/sdk/_shared_internal/|urllib3/|requests/",
+        r"opentelemetry/exporter/|opentelemetry/sdk/_shared_internal/|urllib3/|requests/|otel/_otlp_",
     ),
     (
         "SDK metrics (record, collect)",

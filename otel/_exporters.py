@@ -1,6 +1,8 @@
 """OTLP exporters for the three signals, over gRPC or HTTP/protobuf as OTEL_EXPORTER_OTLP_PROTOCOL says.
 
 Only the chosen transport is imported: the gRPC stack is heavy to load and starts threads of its own.
+Spans and log records go through the kit's encoder (``otel._otlp_wire``), which redacts as it encodes;
+the console exporters get redacted copies instead (``otel._providers``).
 """
 
 from __future__ import annotations
@@ -61,12 +63,12 @@ def span_exporter(settings: TelemetrySettings) -> SpanExporter | None:
         return ConsoleSpanExporter()
     target = OtlpTarget.for_signal(settings, "traces")
     if target.grpc:
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
+        from otel._otlp_grpc import WireSpanExporter as GrpcSpanExporter
 
         return GrpcSpanExporter(
             endpoint=target.endpoint, insecure=target.insecure, headers=target.headers, timeout=target.timeout_s
         )
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
+    from otel._otlp_http import WireSpanExporter as HttpSpanExporter
 
     return HttpSpanExporter(endpoint=target.endpoint, headers=target.headers, timeout=target.timeout_s)
 
@@ -95,11 +97,11 @@ def log_exporter(settings: TelemetrySettings) -> LogRecordExporter | None:
         return ConsoleLogRecordExporter()
     target = OtlpTarget.for_signal(settings, "logs")
     if target.grpc:
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogExporter
+        from otel._otlp_grpc import WireLogExporter as GrpcLogExporter
 
         return GrpcLogExporter(
             endpoint=target.endpoint, insecure=target.insecure, headers=target.headers, timeout=target.timeout_s
         )
-    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogExporter
+    from otel._otlp_http import WireLogExporter as HttpLogExporter
 
     return HttpLogExporter(endpoint=target.endpoint, headers=target.headers, timeout=target.timeout_s)

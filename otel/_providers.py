@@ -11,12 +11,12 @@ import threading
 from dataclasses import dataclass, field
 
 from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from prometheus_client import CollectorRegistry
 
@@ -30,6 +30,7 @@ from otel._export_health import (
     CountingSpanProcessor,
     DropRecorder,
 )
+from otel._metric_reader import SharedMetricReader, shareable
 from otel._redaction import RedactingLogExporter, RedactingSpanExporter
 from otel._sampling import build_sampler
 from otel.alerts._hub import AlertHub
@@ -78,10 +79,34 @@ def otlp_pipeline(settings: TelemetrySettings) -> Pipeline:
     pipeline = Pipeline(drops=drops)
     if (spans := _exporters.span_exporter(settings)) is not None:
         backlog = Backlog("traces", settings.bsp_max_queue_size, drops)
-        exporter = CountingSpanExporter(RedactingSpanExporter(spans), backlog)
+        exporter = CountingSpanExporter(_redacting_spans(spans), backlog)
         batch = BatchSpanProcessor(exporter, max_queue_size=settings.bsp_max_queue_size)
         pipeline.span_processors.append(CountingSpanProcessor(batch, backlog))
-    if (metrics := _exporters.metric_exporter(settings)) is not None:
+    _metric_readers(pipeline, settings)
+    if (logs := _exporters.log_exporter(settings)) is not None:
+        backlog = Backlog("logs", settings.blrp_max_queue_size, drops)
+        log_exporter = CountingLogExporter(_redacting_logs(logs), backlog)
+        log_batch = BatchLogRecordProcessor(log_exporter, max_queue_size=settings.blrp_max_queue_size)
+        pipeline.log_processors.append(CountingLogProcessor(log_batch, backlog))
+    return pipeline
+
+
+def _metric_readers(pipeline: Pipeline, settings: TelemetrySettings) -> None:
+    """OTLP push and ``/metrics`` from one aggregation when the exporter allows it, else a reader each."""
+    metrics = _exporters.metric_exporter(settings)
+    if metrics is not None and settings.metrics_endpoint_enabled and shareable(metrics):
+        registry = CollectorRegistry(auto_describe=True)
+        pipeline.metric_readers.append(
+            SharedMetricReader(
+                metrics,
+                registry=registry,
+                interval_s=settings.metric_export_interval_ms / 1000,
+                timeout_s=settings.metric_export_timeout_ms / 1000,
+            )
+        )
+        pipeline.prometheus_registry = registry
+        return
+    if metrics is not None:
         pipeline.metric_readers.append(
             PeriodicExportingMetricReader(
                 metrics,
@@ -89,14 +114,17 @@ def otlp_pipeline(settings: TelemetrySettings) -> Pipeline:
                 export_timeout_millis=settings.metric_export_timeout_ms,
             )
         )
-    if (logs := _exporters.log_exporter(settings)) is not None:
-        backlog = Backlog("logs", settings.blrp_max_queue_size, drops)
-        log_exporter = CountingLogExporter(RedactingLogExporter(logs), backlog)
-        log_batch = BatchLogRecordProcessor(log_exporter, max_queue_size=settings.blrp_max_queue_size)
-        pipeline.log_processors.append(CountingLogProcessor(log_batch, backlog))
     if settings.metrics_endpoint_enabled:
         prometheus_reader(pipeline)
-    return pipeline
+
+
+def _redacting_spans(exporter: SpanExporter) -> SpanExporter:
+    """The OTLP exporters redact while encoding (``redacts``); any other gets redacted copies."""
+    return exporter if getattr(exporter, "redacts", False) else RedactingSpanExporter(exporter)
+
+
+def _redacting_logs(exporter: LogRecordExporter) -> LogRecordExporter:
+    return exporter if getattr(exporter, "redacts", False) else RedactingLogExporter(exporter)
 
 
 def build_providers(

@@ -28,7 +28,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Link, Status
 from opentelemetry.util.types import Attributes
 
-from otel.alerts._scrub import REDACTED, scrub
+from otel.alerts._scrub import REDACTED, holds_value, scrub
 
 # Keys whose value is a credential whatever it looks like: header attributes and names that end in a
 # secret word. Narrower than ``is_secret_key`` on purpose: ``session_id`` here is a recording session.
@@ -107,7 +107,7 @@ def redact_attributes(attributes: Attributes | Mapping[str, Any]) -> dict[str, A
         return None
     changed: dict[str, Any] = {}
     for key, value in attributes.items():
-        if secret_key(key) and _holds_value(value):
+        if secret_key(key) and holds_value(value):
             if value != REDACTED:
                 changed[key] = REDACTED
             continue
@@ -115,11 +115,6 @@ def redact_attributes(attributes: Attributes | Mapping[str, Any]) -> dict[str, A
         if redacted is not value:
             changed[key] = redacted
     return {**attributes, **changed} if changed else None
-
-
-def _holds_value(value: Any) -> bool:
-    # "password": None or "token_valid": True says nothing secret; keeping them keeps the record readable.
-    return value is not None and value != "" and not isinstance(value, bool)
 
 
 class _RedactedSpan(ReadableSpan):

@@ -1,5 +1,6 @@
 """The FastAPI application: ``create_app`` wires it, the lifespan starts and stops what it needs."""
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -55,6 +56,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 "MindHit API started",
                 extra={"environment": settings.environment, "db.system.name": engine.dialect.name},
             )
+            if settings.gc_freeze:
+                _freeze_startup_objects()
             try:
                 yield
             finally:
@@ -63,6 +66,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             engine.dispose()
     finally:
         telemetry.shutdown()
+
+
+def _freeze_startup_objects() -> None:
+    """Leave everything startup built out of every later garbage collection.
+
+    Modules, the app and its routes, schemas, the engine and the telemetry providers live as long as the
+    process, yet a full collection walks all of them again; the spans and log records waiting in the
+    batch processors' queues make full collections frequent. Frozen, they are no longer walked: the
+    instrumented service spent about 90 us per request in the collector before, under 30 after
+    (docs/benchmarks.md).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def create_app(

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     # Origins allowed to call the API from a browser (comma-separated, e.g. chrome-extension://<id>);
     # empty keeps CORS closed. "*" is refused: every origin must be named.
     cors_allow_origins: str = ""
+    # gc.freeze() once started (service/app.py); tests that build many apps in one process turn it off.
+    gc_freeze: bool = True
 
     @field_validator("database_url")
     @classmethod

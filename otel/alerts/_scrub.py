@@ -135,12 +135,12 @@ def scrub_mapping(data: Mapping[Any, Any]) -> dict[Any, Any]:
 
 def _scrub_mapping(data: Mapping[Any, Any], depth: int) -> dict[Any, Any]:
     return {
-        key: REDACTED if is_secret_key(key) and _holds_value(value) else _scrub_value(value, depth + 1)
+        key: REDACTED if is_secret_key(key) and holds_value(value) else _scrub_value(value, depth + 1)
         for key, value in data.items()
     }
 
 
-def _holds_value(value: Any) -> bool:
+def holds_value(value: Any) -> bool:
     # "password": None or "token_valid": True says nothing secret; keeping them keeps the record readable.
     return value is not None and value != "" and not isinstance(value, bool)
 

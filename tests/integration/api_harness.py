@@ -19,6 +19,8 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "environment": "test",
         "database_url": database_url,
         "jwt_secret": JWT_SECRET,
+        # Frozen objects are never collected: hundreds of apps in one test process would pile up.
+        "gc_freeze": False,
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]
