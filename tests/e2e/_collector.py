@@ -2,7 +2,8 @@
 
 ``collector_binary()`` finds or builds it, ``CollectorPorts`` hands out free loopback ports as the
 environment variables collector-config.yaml reads, ``running_collector()`` starts it and waits for
-its health check, and ``trace_sink()`` is an OTLP/gRPC trace backend that records what it is sent.
+its health check, and ``trace_sink()`` is an OTLP/gRPC trace backend that records what it is sent
+(and can go away and come back on the same port).
 Free ports, HTTP polling and skip-or-fail live in ``_stack``.
 """
 
@@ -14,7 +15,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent import futures
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import grpc
 import pytest
 from _stack import REPO_ROOT, free_ports, http_get, missing
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 BASE_CONFIG = REPO_ROOT / "collector-config.yaml"
 COLLECTOR_DIR = REPO_ROOT / "collector"
@@ -186,13 +188,39 @@ def _stop(process: "subprocess.Popen[bytes]") -> None:
             process.wait(timeout=5)
 
 
-@dataclass
 class TraceSink:
-    """What an OTLP/gRPC trace backend received."""
+    """An OTLP/gRPC trace backend on a loopback port that records what it is sent. ``stop()`` takes it
+    away and ``start()`` brings it back on the same port, as a backend outage would."""
 
-    endpoint: str
-    requests: list[trace_service_pb2.ExportTraceServiceRequest] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self) -> None:
+        self.port = 0  # the first start() takes a free one
+        self.requests: list[trace_service_pb2.ExportTraceServiceRequest] = []
+        self._lock = threading.Lock()
+        self._server: grpc.Server | None = None
+
+    @property
+    def endpoint(self) -> str:
+        """``host:port``."""
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        sink = self
+
+        class _Traces(trace_service_pb2_grpc.TraceServiceServicer):
+            def Export(self, request: Any, context: Any) -> Any:  # noqa: N802  (generated gRPC method name)
+                sink.add(request)
+                return trace_service_pb2.ExportTraceServiceResponse()
+
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Traces(), server)
+        self.port = server.add_insecure_port(self.endpoint)
+        server.start()
+        self._server = server
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop(grace=None).wait(5)
+            self._server = None
 
     def add(self, request: trace_service_pb2.ExportTraceServiceRequest) -> None:
         with self._lock:
@@ -202,22 +230,23 @@ class TraceSink:
         with self._lock:
             return list(self.requests)
 
+    def spans(self) -> list[Span]:
+        """Every span received so far."""
+        return [
+            span
+            for request in self.snapshot()
+            for resource_spans in request.resource_spans
+            for scope_spans in resource_spans.scope_spans
+            for span in scope_spans.spans
+        ]
+
 
 @contextmanager
 def trace_sink() -> Iterator[TraceSink]:
-    """An OTLP/gRPC trace backend on a free loopback port; ``endpoint`` is ``host:port``."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    port = server.add_insecure_port("127.0.0.1:0")
-    sink = TraceSink(endpoint=f"127.0.0.1:{port}")
-
-    class _Traces(trace_service_pb2_grpc.TraceServiceServicer):
-        def Export(self, request: Any, context: Any) -> Any:  # noqa: N802  (generated gRPC method name)
-            sink.add(request)
-            return trace_service_pb2.ExportTraceServiceResponse()
-
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Traces(), server)
-    server.start()
+    """A running ``TraceSink`` on a free loopback port."""
+    sink = TraceSink()
+    sink.start()
     try:
         yield sink
     finally:
-        server.stop(grace=None).wait(5)
+        sink.stop()

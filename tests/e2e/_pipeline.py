@@ -21,17 +21,8 @@ import pytest
 import yaml
 from _backends import Prometheus, eventually
 from _collector import BUILD_TIMEOUT_S, collector_binary
-from _stack import REPO_ROOT, SCRIPTS, free_ports, missing, need_tools, read_env_file
+from _stack import READY_TIMEOUT_S, REPO_ROOT, SCRIPTS, missing, need_tools, read_env_file, stack_environment
 
-PORT_VARIABLES = (
-    "PROMETHEUS_PORT", "ALERTMANAGER_PORT", "ZIPKIN_PORT", "SERVICE_PORT", "OTELCOL_TELEMETRY_PORT",
-    "JAEGER_QUERY_PORT", "JAEGER_QUERY_GRPC_PORT", "JAEGER_OTLP_GRPC_PORT", "JAEGER_OTLP_HTTP_PORT",
-    "JAEGER_HEALTH_PORT", "JAEGER_METRICS_PORT",
-)  # fmt: skip
-ENDPOINT_VARIABLES = (
-    "OTELCOL_OTLP_GRPC_ENDPOINT", "OTELCOL_OTLP_HTTP_ENDPOINT", "OTELCOL_PROMETHEUS_ENDPOINT",
-    "OTELCOL_HEALTH_ENDPOINT", "OTELCOL_ZPAGES_ENDPOINT", "OTELCOL_PPROF_ENDPOINT",
-)  # fmt: skip
 # Prometheus scrapes and evaluates every second; the Collector's span_metrics connector flushes every
 # second instead of every 15 (collector-config.yaml reads OTELCOL_SPANMETRICS_FLUSH_INTERVAL; the
 # scripts pass their environment on to the components they start).
@@ -40,7 +31,6 @@ INTERVALS = {
     "STACK_EVALUATION_INTERVAL": "1s",
     "OTELCOL_SPANMETRICS_FLUSH_INTERVAL": "1s",
 }
-READY_TIMEOUT_S = 180
 # The alert the end-to-end tests make fire. Its committed `for: 5m` would hold a test for minutes, so
 # the stack's Prometheus loads a copy of the rules file with only that rule's `for:` line shortened.
 ALERTS_FILE = REPO_ROOT / "prometheus" / "rules" / "alerts.yml"
@@ -128,18 +118,7 @@ def _prerequisites() -> Path:
 def running_stack(stack_dir: Path) -> Iterator[Stack]:
     """scripts/stack-up.sh on free ports in ``stack_dir``; scripts/stack-down.sh afterwards, whatever happened."""
     binary = _prerequisites()
-    ports = iter(free_ports(len(PORT_VARIABLES) + len(ENDPOINT_VARIABLES)))
-    env = dict(os.environ)
-    env.update({name: str(next(ports)) for name in PORT_VARIABLES})
-    env.update({name: f"127.0.0.1:{next(ports)}" for name in ENDPOINT_VARIABLES})
-    env.update(INTERVALS)
-    env.update(
-        STACK_DIR=str(stack_dir),
-        STACK_SKIP_SERVICE="1",
-        STACK_TIMEOUT=str(READY_TIMEOUT_S),
-        STACK_STOP_GRACE="10",
-        COLLECTOR_BIN=str(binary),
-    )
+    env = stack_environment(stack_dir, **INTERVALS, COLLECTOR_BIN=str(binary))
     try:
         up = _run_script("stack-up.sh", env, timeout=READY_TIMEOUT_S * 6)
         if up.returncode != 0:

@@ -13,6 +13,17 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO_ROOT / "scripts"
+# Every listener scripts/stack-up.sh starts, by the variable that places it: a port, or host:port.
+PORT_VARIABLES = (
+    "PROMETHEUS_PORT", "ALERTMANAGER_PORT", "ZIPKIN_PORT", "SERVICE_PORT", "OTELCOL_TELEMETRY_PORT",
+    "JAEGER_QUERY_PORT", "JAEGER_QUERY_GRPC_PORT", "JAEGER_OTLP_GRPC_PORT", "JAEGER_OTLP_HTTP_PORT",
+    "JAEGER_HEALTH_PORT", "JAEGER_METRICS_PORT",
+)  # fmt: skip
+ENDPOINT_VARIABLES = (
+    "OTELCOL_OTLP_GRPC_ENDPOINT", "OTELCOL_OTLP_HTTP_ENDPOINT", "OTELCOL_PROMETHEUS_ENDPOINT",
+    "OTELCOL_HEALTH_ENDPOINT", "OTELCOL_ZPAGES_ENDPOINT", "OTELCOL_PPROF_ENDPOINT",
+)  # fmt: skip
+READY_TIMEOUT_S = 180  # STACK_TIMEOUT: how long stack-up.sh waits for each component
 
 
 def require_stack() -> bool:
@@ -45,6 +56,23 @@ def free_ports(count: int) -> list[int]:
     finally:
         for sock in sockets:
             sock.close()
+
+
+def stack_environment(stack_dir: Path, **settings: str) -> dict[str, str]:
+    """This process's environment for the stack scripts: every listener of the stack on a free loopback
+    port, the stack in ``stack_dir`` without its own service, then ``settings``."""
+    ports = iter(free_ports(len(PORT_VARIABLES) + len(ENDPOINT_VARIABLES)))
+    env = dict(os.environ)
+    env.update({name: str(next(ports)) for name in PORT_VARIABLES})
+    env.update({name: f"127.0.0.1:{next(ports)}" for name in ENDPOINT_VARIABLES})
+    env.update(
+        STACK_DIR=str(stack_dir),
+        STACK_SKIP_SERVICE="1",
+        STACK_TIMEOUT=str(READY_TIMEOUT_S),
+        STACK_STOP_GRACE="10",
+    )
+    env.update(settings)
+    return env
 
 
 def http_get(url: str, *, timeout: float = 5.0) -> tuple[int, bytes]:

@@ -13,26 +13,30 @@ import json
 import re
 import signal
 import statistics
-import threading
 import time
 from collections.abc import Iterator
-from concurrent import futures
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import grpc
 import httpx
 import pytest
-from _collector import BASE_CONFIG, BUILD_TIMEOUT_S, Collector, CollectorPorts, collector_binary, running_collector
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from _collector import (
+    BASE_CONFIG,
+    BUILD_TIMEOUT_S,
+    Collector,
+    CollectorPorts,
+    TraceSink,
+    collector_binary,
+    running_collector,
+    trace_sink,
+)
 from service_process import (
     Load,
     LoadResult,
     ServiceProcess,
     base_environment,
-    free_port,
     metric_value,
     running_service,
     scrape,
@@ -67,72 +71,16 @@ QUEUE = {
 }
 
 
-# --- a trace backend that can go away and come back on the same port --------------------------------
-
-
-class TraceBackend:
-    """An OTLP/gRPC trace sink on a fixed port, stopped and restarted at will; remembers ``request_id``s."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.request_ids: set[str] = set()
-        self.spans = 0
-        self._lock = threading.Lock()
-        self._server: grpc.Server | None = None
-
-    @property
-    def endpoint(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        backend = self
-
-        class _Traces(trace_service_pb2_grpc.TraceServiceServicer):
-            def Export(self, request: Any, context: Any) -> Any:  # noqa: N802  (generated gRPC name)
-                backend._add(request)
-                return trace_service_pb2.ExportTraceServiceResponse()
-
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Traces(), server)
-        server.add_insecure_port(self.endpoint)
-        server.start()
-        self._server = server
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop(grace=None).wait(5)
-            self._server = None
-
-    def _add(self, request: Any) -> None:
-        with self._lock:
-            for resource_spans in request.resource_spans:
-                for scope_spans in resource_spans.scope_spans:
-                    for span in scope_spans.spans:
-                        self.spans += 1
-                        for kv in span.attributes:
-                            if kv.key == "request_id":
-                                self.request_ids.add(kv.value.string_value)
-
-    def has(self, request_ids: set[str]) -> bool:
-        with self._lock:
-            return request_ids <= self.request_ids
-
-
-@contextmanager
-def trace_backend() -> Iterator[TraceBackend]:
-    backend = TraceBackend()
-    backend.start()
-    try:
-        yield backend
-    finally:
-        backend.stop()
+def _request_ids(backend: TraceSink) -> set[str]:
+    """The ``request_id`` of every span the backend received."""
+    return {kv.value.string_value for span in backend.spans() for kv in span.attributes if kv.key == "request_id"}
 
 
 @dataclass
 class Pipeline:
     collector: Collector
     ports: CollectorPorts
-    backend: TraceBackend
+    backend: TraceSink
     workdir: Path
     storage: Path
     env: dict[str, str]
@@ -140,7 +88,7 @@ class Pipeline:
 
 @contextmanager
 def collector(
-    workdir: Path, backend: TraceBackend, ports: CollectorPorts | None = None, *, storage: Path | None = None
+    workdir: Path, backend: TraceSink, ports: CollectorPorts | None = None, *, storage: Path | None = None
 ) -> Iterator[Pipeline]:
     """A Collector exporting traces to ``backend``; its sending queue persists in ``storage`` (file_storage)."""
     ports = ports or CollectorPorts.allocate()
@@ -258,7 +206,7 @@ def _export_calls(path: Path) -> list[ExportCall]:
 @pytest.mark.parametrize("fault", ["closed", "hang"])
 def test_a_dead_or_hanging_collector_under_load(tmp_path: Path, fault: Mode, protocol: str) -> None:
     timings = tmp_path / "exports.jsonl"
-    with trace_backend() as backend, collector(tmp_path / "collector", backend) as pipeline:
+    with trace_sink() as backend, collector(tmp_path / "collector", backend) as pipeline:
         upstream = ("127.0.0.1", pipeline.ports.grpc if protocol == "grpc" else pipeline.ports.http)
         with running_switch(upstream) as switch:
             env = base_environment(
@@ -272,7 +220,7 @@ def test_a_dead_or_hanging_collector_under_load(tmp_path: Path, fault: Mode, pro
             )
             with running_service(tmp_path / "service", env, fault=TIME_EXPORTS) as service:
                 _run_phase(service, 3)  # warm-up: imports, first connections, the thread pool
-                wait_until(lambda: backend.spans > 0, timeout=30, what="spans at the backend")
+                wait_until(lambda: len(backend.spans()) > 0, timeout=30, what="spans at the backend")
                 lines_before = len(service.output().splitlines())
                 dropped_before = _dropped(service)
                 # Healthy and faulty segments alternate, so a slow minute of the machine hits both alike.
@@ -337,7 +285,7 @@ def _dropped(service: ServiceProcess) -> float:
 
 def test_export_resumes_after_the_collector_is_killed_and_restarted(tmp_path: Path) -> None:
     ports = CollectorPorts.allocate()
-    with trace_backend() as backend, ExitStack() as stack:
+    with trace_sink() as backend, ExitStack() as stack:
         first = stack.enter_context(collector(tmp_path / "first", backend, ports))
         env = base_environment(
             tmp_path,
@@ -359,7 +307,7 @@ def test_export_resumes_after_the_collector_is_killed_and_restarted(tmp_path: Pa
 
             def resumed() -> bool:
                 sent.add(_marked_request(service, "after"))
-                return bool(backend.request_ids & sent)
+                return bool(_request_ids(backend) & sent)
 
             wait_until(resumed, timeout=15, what="spans at the backend after the restart", interval=0.5)
             elapsed = time.monotonic() - restarted
@@ -382,14 +330,14 @@ def _marked_request(service: ServiceProcess, tag: str) -> str:
     return request_id
 
 
-def backend_has(backend: TraceBackend, request_id: str, timeout: float = 30) -> None:
-    wait_until(lambda: backend.has({request_id}), timeout=timeout, what=f"span {request_id} at the backend")
+def backend_has(backend: TraceSink, request_id: str, timeout: float = 30) -> None:
+    wait_until(lambda: request_id in _request_ids(backend), timeout=timeout, what=f"span {request_id} at the backend")
 
 
 @pytest.mark.parametrize("restart", [None, signal.SIGTERM, signal.SIGKILL], ids=["running", "sigterm", "sigkill"])
 def test_a_backend_outage_loses_nothing_sent_during_it(tmp_path: Path, restart: signal.Signals | None) -> None:
     """Also across a Collector restart during the outage: the queue is on disk, so it outlives the process."""
-    with trace_backend() as backend, ExitStack() as stack:
+    with trace_sink() as backend, ExitStack() as stack:
         pipeline = stack.enter_context(collector(tmp_path / "collector", backend))
         env = base_environment(tmp_path, OTEL_EXPORTER_OTLP_ENDPOINT=pipeline.ports.otlp_http_url, LOG_LEVEL="WARNING")
         with running_service(tmp_path / "service", env) as service:
@@ -417,14 +365,14 @@ def test_a_backend_outage_loses_nothing_sent_during_it(tmp_path: Path, restart: 
                 queued = _queue_size(pipeline)
             backend.start()
             wait_until(
-                lambda: backend.has(during | {before}),
+                lambda: (during | {before}) <= _request_ids(backend),
                 timeout=90,
                 what="every span sent during the outage to reach the returned backend",
                 interval=0.5,
             )
 
     assert queued
-    assert backend.has(during)
+    assert during <= _request_ids(backend)
 
 
 def _wait_until_settled(pipeline: Pipeline) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _stack import REPO_ROOT, SCRIPTS, free_ports, need_tools, read_env_file, wait_for
+from _stack import READY_TIMEOUT_S, REPO_ROOT, SCRIPTS, need_tools, read_env_file, stack_environment, wait_for
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -24,35 +24,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 pytestmark = pytest.mark.e2e
 
-PORT_VARIABLES = (
-    "PROMETHEUS_PORT", "ALERTMANAGER_PORT", "ZIPKIN_PORT", "SERVICE_PORT", "OTELCOL_TELEMETRY_PORT",
-    "JAEGER_QUERY_PORT", "JAEGER_QUERY_GRPC_PORT", "JAEGER_OTLP_GRPC_PORT", "JAEGER_OTLP_HTTP_PORT",
-    "JAEGER_HEALTH_PORT", "JAEGER_METRICS_PORT",
-)  # fmt: skip
-ENDPOINT_VARIABLES = (
-    "OTELCOL_OTLP_GRPC_ENDPOINT", "OTELCOL_OTLP_HTTP_ENDPOINT", "OTELCOL_PROMETHEUS_ENDPOINT",
-    "OTELCOL_HEALTH_ENDPOINT", "OTELCOL_ZPAGES_ENDPOINT", "OTELCOL_PPROF_ENDPOINT",
-)  # fmt: skip
 # A cold cache builds Jaeger and the Collector; a warm one starts the stack in well under a minute.
 BUILD_TIMEOUT_S = 1800
-READY_TIMEOUT_S = 180
-
-
-def stack_environment(stack_dir: Path) -> dict[str, str]:
-    """This process's environment, with every listener of the stack moved to a free loopback port."""
-    ports = iter(free_ports(len(PORT_VARIABLES) + len(ENDPOINT_VARIABLES)))
-    env = dict(os.environ)
-    env.update({name: str(next(ports)) for name in PORT_VARIABLES})
-    env.update({name: f"127.0.0.1:{next(ports)}" for name in ENDPOINT_VARIABLES})
-    env.update(
-        STACK_DIR=str(stack_dir),
-        STACK_SKIP_SERVICE="1",
-        STACK_TIMEOUT=str(READY_TIMEOUT_S),
-        STACK_STOP_GRACE="10",
-        STACK_SCRAPE_INTERVAL="2s",
-        STACK_EVALUATION_INTERVAL="2s",
-    )
-    return env
+INTERVALS = {"STACK_SCRAPE_INTERVAL": "2s", "STACK_EVALUATION_INTERVAL": "2s"}
 
 
 def run_script(name: str, env: dict[str, str], *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -116,7 +90,7 @@ def built() -> None:
 @pytest.fixture(scope="module")
 def stack(built: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, str], Path]]:
     stack_dir = tmp_path_factory.mktemp("stack")
-    env = stack_environment(stack_dir)
+    env = stack_environment(stack_dir, **INTERVALS)
     up = run_script("stack-up.sh", env, timeout=READY_TIMEOUT_S * 8)
     try:
         assert up.returncode == 0, f"stack-up.sh failed:\n{up.stderr[-6000:]}"
@@ -220,7 +194,7 @@ def test_stack_up_refuses_a_port_in_use_before_starting_anything(tmp_path: Path)
     need_tools("prometheus", "prometheus-alertmanager", "java", "curl", "setsid")
     if not (REPO_ROOT / "collector-config.yaml").is_file():
         pytest.fail("collector-config.yaml is missing")
-    env = stack_environment(tmp_path / "stack")
+    env = stack_environment(tmp_path / "stack", **INTERVALS)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

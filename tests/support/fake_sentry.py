@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import gzip
 import json
-import threading
 import uuid
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from fake_server import Answer, FakeServer
 
 
 class SentryMode(StrEnum):
@@ -93,33 +91,22 @@ def _decode(encoding: str, raw: bytes) -> bytes:
     raise ValueError(f"unsupported Content-Encoding {encoding!r}")
 
 
-class FakeSentry:
+class FakeSentry(FakeServer[SentryMode, SentryEnvelope]):
     """The server; start it with ``running_fake_sentry()`` or the ``fake_sentry`` fixture."""
 
     def __init__(self, *, project_id: int = 1, public_key: str | None = None, hang_limit_s: float = 10.0) -> None:
+        super().__init__(mode=SentryMode.OK, hang_limit_s=hang_limit_s, thread_name="fake-sentry")
         self.project_id = project_id
         self.public_key = public_key or uuid.uuid4().hex
-        self.hang_limit_s = hang_limit_s
-        self.mode = SentryMode.OK
-        self.retry_after = 30
         self.rate_limits: str | None = None  # X-Sentry-Rate-Limits on a 429, e.g. "60:error:organization"
-        self._envelopes: list[SentryEnvelope] = []
-        self._lock = threading.Lock()
-        self._released = threading.Event()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.fake = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="fake-sentry", daemon=True
-        )
 
     @property
     def dsn(self) -> str:
-        return f"http://{self.public_key}@127.0.0.1:{self._server.server_address[1]}/{self.project_id}"
+        return f"http://{self.public_key}@127.0.0.1:{self.port}/{self.project_id}"
 
     @property
     def envelopes(self) -> list[SentryEnvelope]:
-        with self._lock:
-            return list(self._envelopes)
+        return self._recorded()
 
     @property
     def events(self) -> list[dict[str, Any]]:
@@ -128,55 +115,40 @@ class FakeSentry:
     def set_mode(
         self, mode: SentryMode | str, *, retry_after: int | None = None, rate_limits: str | None = None
     ) -> None:
-        self.mode = SentryMode(mode)
-        if retry_after is not None:
-            self.retry_after = retry_after
+        super().set_mode(mode, retry_after=retry_after)
         self.rate_limits = rate_limits
-        if self.mode is SentryMode.HANG:
-            self._released.clear()
 
-    def release(self) -> None:
-        """Let hung requests go: their connections close without an answer."""
-        self._released.set()
-
-    def start(self) -> FakeSentry:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.release()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def _handle(self, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], Any] | None:
+    def _handle(self, path: str, headers: dict[str, str], raw: bytes) -> Answer | None:
         url = urlsplit(path)
         if url.path != f"/api/{self.project_id}/envelope/":
-            return 404, {}, {"detail": "not found"}
+            return _json(404, {"detail": "not found"})
         try:
             body = _decode(headers.get("content-encoding", ""), raw)
             envelope_headers, items = parse_envelope(body)
         except (ValueError, OSError, EOFError) as exc:
-            return 400, {}, {"detail": f"invalid envelope: {exc}"}
-        with self._lock:
-            self._envelopes.append(SentryEnvelope(headers, raw, body, envelope_headers, items))
+            return _json(400, {"detail": f"invalid envelope: {exc}"})
+        self._record(SentryEnvelope(headers, raw, body, envelope_headers, items))
         if self.mode is SentryMode.INVALID_AUTH or _key(url.query, headers) != self.public_key:
-            return 401, {}, {"detail": "invalid api key"}
+            return _json(401, {"detail": "invalid api key"})
         return self._answer(envelope_headers.get("event_id"))
 
-    def _answer(self, event_id: str | None) -> tuple[int, dict[str, str], Any] | None:
+    def _answer(self, event_id: str | None) -> Answer | None:
         mode = self.mode
         if mode is SentryMode.HANG:
-            self._released.wait(self.hang_limit_s)
+            self._hang()
             return None
         if mode is SentryMode.SERVER_ERROR:
-            return 500, {}, {"detail": "internal server error"}
+            return _json(500, {"detail": "internal server error"})
         if mode is SentryMode.RATE_LIMITED:
             limit_headers = {"Retry-After": str(self.retry_after)}
             if self.rate_limits:
                 limit_headers["X-Sentry-Rate-Limits"] = self.rate_limits
-            return 429, limit_headers, {"detail": "event rejected due to rate limit"}
-        return 200, {}, {"id": event_id}
+            return _json(429, {"detail": "event rejected due to rate limit"}, limit_headers)
+        return _json(200, {"id": event_id})
+
+
+def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> Answer:
+    return status, {"Content-Type": "application/json", **(headers or {})}, json.dumps(payload).encode()
 
 
 def _key(query: str, headers: dict[str, str]) -> str | None:
@@ -187,46 +159,9 @@ def _key(query: str, headers: dict[str, str]) -> str | None:
     return (parse_qs(query).get("sentry_key") or [None])[0]
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    fake: FakeSentry
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that timed out and hung up is expected here; stay quiet."""
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self) -> None:
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        answer = self.server.fake._handle(self.path, headers, raw)
-        if answer is None:
-            self.close_connection = True
-            return
-        status, response_headers, payload = answer
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        for name, value in response_headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence the per-request line on stderr."""
-
-
-@contextmanager
-def running_fake_sentry(*, project_id: int = 1, hang_limit_s: float = 10.0) -> Iterator[FakeSentry]:
-    fake = FakeSentry(project_id=project_id, hang_limit_s=hang_limit_s).start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
+def running_fake_sentry(*, project_id: int = 1, hang_limit_s: float = 10.0) -> FakeSentry:
+    """A fake Sentry that runs inside a ``with`` block."""
+    return FakeSentry(project_id=project_id, hang_limit_s=hang_limit_s)
 
 
 @pytest.fixture

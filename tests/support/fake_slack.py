@@ -13,20 +13,16 @@ and never answered until released (bounded, so a broken test cannot hang the sui
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from fake_server import Answer, FakeServer
 
 DEFAULT_TOKEN = "xoxb-fake-slack-token"
-
-Answer = tuple[int, dict[str, str], bytes]  # status, headers, body
 
 
 class SlackMode(StrEnum):
@@ -61,60 +57,30 @@ class SlackRequest:
         return dict(attachments[0])
 
 
-class FakeSlack:
+class FakeSlack(FakeServer[SlackMode, SlackRequest]):
     """The server; start it with ``running_fake_slack()`` or the ``fake_slack`` fixture."""
 
     def __init__(self, *, token: str = DEFAULT_TOKEN, hang_limit_s: float = 10.0) -> None:
+        super().__init__(mode=SlackMode.OK, hang_limit_s=hang_limit_s, thread_name="fake-slack")
         self.token = token
-        self.hang_limit_s = hang_limit_s
-        self.mode = SlackMode.OK
-        self.retry_after = 30
-        self._requests: list[SlackRequest] = []
-        self._lock = threading.Lock()
-        self._released = threading.Event()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.fake = self
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-slack", daemon=True)
 
     @property
     def api_url(self) -> str:
         """The base URL to give ``WebClient(base_url=...)`` (``SLACK_API_URL``)."""
-        return f"http://127.0.0.1:{self._server.server_address[1]}/api/"
+        return f"http://127.0.0.1:{self.port}/api/"
 
     @property
     def requests(self) -> list[SlackRequest]:
-        with self._lock:
-            return list(self._requests)
+        return self._recorded()
 
-    def set_mode(self, mode: SlackMode | str, *, retry_after: int | None = None) -> None:
-        self.mode = SlackMode(mode)
-        if retry_after is not None:
-            self.retry_after = retry_after
-        if self.mode is SlackMode.HANG:
-            self._released.clear()
-
-    def release(self) -> None:
-        """Let hung requests go: their connections close without an answer."""
-        self._released.set()
-
-    def start(self) -> FakeSlack:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.release()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def _record(self, request: SlackRequest) -> None:
-        with self._lock:
-            self._requests.append(request)
-
-    def _answer(self, request: SlackRequest) -> Answer | None:
+    def _handle(self, path: str, headers: dict[str, str], raw: bytes) -> Answer | None:
+        url_path = urlsplit(path).path
+        method = url_path.removeprefix("/api/") if url_path.startswith("/api/") else ""
+        request = SlackRequest(method, headers, _parse_body(headers.get("content-type", ""), raw), raw)
+        self._record(request)
         mode = self.mode
         if mode is SlackMode.HANG:
-            self._released.wait(self.hang_limit_s)
+            self._hang()
             return None
         if mode is SlackMode.SERVER_ERROR:
             return 500, {"Content-Type": "text/html"}, b"<html><body>Internal Server Error</body></html>"
@@ -151,49 +117,9 @@ def _parse_body(content_type: str, raw: bytes) -> dict[str, Any]:
     return body
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    fake: FakeSlack
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that timed out and hung up is expected here; stay quiet."""
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self) -> None:
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        path = urlsplit(self.path).path
-        method = path.removeprefix("/api/") if path.startswith("/api/") else ""
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        request = SlackRequest(method, headers, _parse_body(headers.get("content-type", ""), raw), raw)
-        fake = self.server.fake
-        fake._record(request)
-        answer = fake._answer(request)
-        if answer is None:
-            self.close_connection = True
-            return
-        status, response_headers, body = answer
-        self.send_response(status)
-        for name, value in response_headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence the per-request line on stderr."""
-
-
-@contextmanager
-def running_fake_slack(*, token: str = DEFAULT_TOKEN, hang_limit_s: float = 10.0) -> Iterator[FakeSlack]:
-    fake = FakeSlack(token=token, hang_limit_s=hang_limit_s).start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
+def running_fake_slack(*, token: str = DEFAULT_TOKEN, hang_limit_s: float = 10.0) -> FakeSlack:
+    """A fake Slack that runs inside a ``with`` block."""
+    return FakeSlack(token=token, hang_limit_s=hang_limit_s)
 
 
 @pytest.fixture
