@@ -8,12 +8,14 @@ the export work (encoding, HTTP) of those requests is inside the trial; its CPU 
 (``time.process_time``: every thread of the process) divided by the requests is the cost per request.
 The processes take turns, one trial each, so the trials compared are seconds apart: on a machine whose
 speed drifts with other people's work, the per-round difference to the bare side is the stable figure.
+The last column is the time spent in the garbage collector per request (mean over trials).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import secrets
@@ -96,6 +98,21 @@ def _flush() -> None:
             force_flush()
 
 
+class _CollectorClock:
+    """Time spent in the garbage collector, from ``gc.callbacks``: telemetry's queued items drive it."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._started = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+
+
 async def _worker(route: str, secret: str, per_trial: int) -> None:
     """Set the app up, then run one trial per ``trial`` line on stdin, printing its costs as JSON."""
     from benchmarks._routes import API, event_batch, token
@@ -118,9 +135,10 @@ async def _worker(route: str, secret: str, per_trial: int) -> None:
         "list": ("GET", f"{API}/sessions", b""),
     }[route]
     loop = asyncio.get_running_loop()
+    collector = _CollectorClock()
     print(_MARK + json.dumps({"ready": True}), flush=True)
     while (await loop.run_in_executor(None, sys.stdin.readline)).strip() == "trial":
-        started_cpu, started_wall = time.process_time(), time.perf_counter()
+        started_cpu, started_wall, started_gc = time.process_time(), time.perf_counter(), collector.seconds
         for _ in range(per_trial):
             status = await _request(app, method, path, headers, body)
             if status >= 300:
@@ -129,7 +147,8 @@ async def _worker(route: str, secret: str, per_trial: int) -> None:
         cpu_us = (time.process_time() - started_cpu) * 1e6 / per_trial
         wall_us = (time.perf_counter() - started_wall) * 1e6 / per_trial
         # The app logs JSON lines to stdout too: the mark tells this process's answers apart.
-        print(_MARK + json.dumps({"cpu_us": cpu_us, "wall_us": wall_us}), flush=True)
+        gc_us = (collector.seconds - started_gc) * 1e6 / per_trial
+        print(_MARK + json.dumps({"cpu_us": cpu_us, "wall_us": wall_us, "gc_us": gc_us}), flush=True)
     await queue.put({"type": "lifespan.shutdown"})
     await task
 
@@ -140,6 +159,7 @@ class _Side:
     def __init__(self, name: str, env: dict[str, str], args: argparse.Namespace, workdir: Path) -> None:
         self.name = name
         self.cpu_us: list[float] = []
+        self.gc_us: list[float] = []
         command = [sys.executable, "-m", "benchmarks.inprocess", "--worker", args.route]
         command += ["--per-trial", str(args.per_trial), "--secret", env["JWT_SECRET"]]
         if args.cpus and shutil.which("taskset"):
@@ -162,8 +182,10 @@ class _Side:
         assert self.process.stdin is not None
         self.process.stdin.write("trial\n")
         self.process.stdin.flush()
-        cpu_us = float(self._read()["cpu_us"])
+        answer = self._read()
+        cpu_us = float(answer["cpu_us"])
         self.cpu_us.append(cpu_us)
+        self.gc_us.append(float(answer["gc_us"]))
         return cpu_us
 
     def close(self) -> None:
@@ -217,6 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for side in sides:  # warm-up, not counted
             side.trial()
             side.cpu_us.clear()
+            side.gc_us.clear()
         for index in range(args.trials):
             for side in sides[index % len(sides) :] + sides[: index % len(sides)]:
                 side.trial()
@@ -224,12 +247,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"{args.route}: CPU us per request, in-process; {args.trials} rounds of {args.per_trial} requests per side"
         )
-        print(f"  {'side':<24} {'median':>7} {'min':>7} {'+us vs bare':>12} {'bare/side':>10}")
+        print(f"  {'side':<24} {'median':>7} {'min':>7} {'+us vs bare':>12} {'bare/side':>10} {'GC us':>7}")
         for side in sides:
             extra = statistics.median(s - b for s, b in zip(side.cpu_us, bare, strict=True))
             ratio = statistics.median(b / s for s, b in zip(side.cpu_us, bare, strict=True))
             median = statistics.median(side.cpu_us)
-            print(f"  {side.name:<24} {median:7.0f} {min(side.cpu_us):7.0f} {extra:+12.0f} {ratio:10.2f}")
+            collected = statistics.mean(side.gc_us)
+            figures = f"{median:7.0f} {min(side.cpu_us):7.0f} {extra:+12.0f} {ratio:10.2f} {collected:7.1f}"
+            print(f"  {side.name:<24} {figures}")
         return 0
     except BenchError as exc:
         print(f"failed: {exc}")

@@ -47,8 +47,10 @@ class Settings(BaseSettings):
     # Origins allowed to call the API from a browser (comma-separated, e.g. chrome-extension://<id>);
     # empty keeps CORS closed. "*" is refused: every origin must be named.
     cors_allow_origins: str = ""
-    # gc.freeze() once started (service/app.py); tests that build many apps in one process turn it off.
+    # Garbage collection tuned once started (service/app.py): tests that build many apps in one process
+    # turn the freeze off; a threshold of 0 keeps the interpreter's default (700).
     gc_freeze: bool = True
+    gc_gen0_threshold: int = Field(default=20_000, ge=0)
 
     @field_validator("database_url")
     @classmethod

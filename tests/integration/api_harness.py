@@ -21,6 +21,7 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "jwt_secret": JWT_SECRET,
         # Frozen objects are never collected: hundreds of apps in one test process would pile up.
         "gc_freeze": False,
+        "gc_gen0_threshold": 0,
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""Once started, the service leaves what startup built out of later garbage collections (``GC_FREEZE``)."""
+"""Once started, the service freezes what startup built and enlarges the young generation (``GC_*``)."""
 
 from __future__ import annotations
 
@@ -8,21 +8,27 @@ from collections.abc import Iterator
 import pytest
 from api_harness import AppFactory
 
+pytestmark = pytest.mark.usefixtures("restored_collector")
+
 
 @pytest.fixture
-def unfrozen() -> Iterator[None]:
+def restored_collector() -> Iterator[None]:
+    threshold = gc.get_threshold()
     gc.unfreeze()
     yield
     gc.unfreeze()  # frozen objects are never collected: give the rest of the test run its memory back
+    gc.set_threshold(*threshold)
 
 
-@pytest.mark.usefixtures("unfrozen")
-def test_startup_objects_are_frozen(make_api: AppFactory) -> None:
-    make_api(gc_freeze=True)
+def test_startup_objects_are_frozen_and_the_young_generation_grows(make_api: AppFactory) -> None:
+    _, older, oldest = gc.get_threshold()
+    make_api(gc_freeze=True, gc_gen0_threshold=12_345)
     assert gc.get_freeze_count() > 10_000  # modules, the app, its routes, schemas, the engine, the SDK
+    assert gc.get_threshold() == (12_345, older, oldest)
 
 
-@pytest.mark.usefixtures("unfrozen")
-def test_gc_freeze_false_leaves_the_collector_as_it_was(make_api: AppFactory) -> None:
-    make_api(gc_freeze=False)
+def test_both_can_be_turned_off(make_api: AppFactory) -> None:
+    threshold = gc.get_threshold()
+    make_api(gc_freeze=False, gc_gen0_threshold=0)
     assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == threshold
