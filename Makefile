@@ -5,7 +5,8 @@ m      ?= change
 
 .DEFAULT_GOAL := help
 .PHONY: help bootstrap run dev test test-coverage lint lint-fix typecheck migrate migrate-revision \
-        migrate-status collector collector-validate collector-run trace-backends compose-check stack-up stack-down clean distclean
+        migrate-status collector collector-validate collector-run trace-backends compose-check stack-up stack-down bench \
+        clean distclean
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -21,6 +22,9 @@ dev: bootstrap ## Run the service with auto-reload
 
 test: ## Run the whole suite: install, lint, types, unit, integration (SQLite+PostgreSQL), end-to-end
 	scripts/test.sh
+
+bench: ## What the telemetry costs, on the wire (~25 min); rewrites docs/benchmarks.md. BENCH_QUICK=1: a smoke run
+	scripts/bench.sh $(BENCH_ARGS)
 
 test-coverage: ## The whole suite with a coverage report
 	scripts/test.sh --cov --cov-report=term-missing --cov-report=xml
