@@ -24,8 +24,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext
 
-from otel._redaction import redact_text, redact_value, secret_key
-from otel.alerts._scrub import REDACTED, holds_value
+from otel._redaction import redact_attribute, redact_text, redact_value
 
 _FIXED64: Final = struct.Struct("<Q").pack
 _DOUBLE: Final = struct.Struct("<d").pack
@@ -96,12 +95,6 @@ def _key_value(key: str, value: Any) -> bytes:
     return _field(b"\x0a", key.encode()) + _field(b"\x12", _any_value(value))
 
 
-def _redacted(key: str, value: Any) -> Any:
-    if secret_key(key) and holds_value(value):
-        return REDACTED
-    return redact_value(value)
-
-
 # (field key, attribute key, string value) -> the redacted KeyValue, framed as that field. Strings only: in
 # a dict key True, 1 and 1.0 are the same key, and numbers cost less to encode than to look up anyway.
 _CACHE_SIZE: Final = 8192
@@ -121,10 +114,10 @@ def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> list[bytes]
             if encoded is None:
                 if len(_encoded) >= _CACHE_SIZE:
                     _encoded.clear()
-                encoded = _encoded[pair] = _field(tag, _key_value(key, _redacted(key, value)))
+                encoded = _encoded[pair] = _field(tag, _key_value(key, redact_attribute(key, value)))
             out.append(encoded)
         else:
-            out.append(_field(tag, _key_value(key, _redacted(key, value))))
+            out.append(_field(tag, _key_value(key, redact_attribute(key, value))))
     return out
 
 

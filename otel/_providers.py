@@ -61,12 +61,16 @@ class Providers:
 
 
 def prometheus_reader(pipeline: Pipeline) -> None:
-    """Adds a pull reader for ``/metrics`` on a registry of its own, so nothing else leaks into it."""
+    """Adds a pull reader for ``/metrics``."""
     from opentelemetry.exporter.prometheus import PrometheusMetricReader
 
-    registry = CollectorRegistry(auto_describe=True)
-    pipeline.metric_readers.append(PrometheusMetricReader(registry=registry))
-    pipeline.prometheus_registry = registry
+    pipeline.metric_readers.append(PrometheusMetricReader(registry=_metrics_endpoint_registry(pipeline)))
+
+
+def _metrics_endpoint_registry(pipeline: Pipeline) -> CollectorRegistry:
+    """The registry ``/metrics`` renders: one of its own, so nothing else leaks into it."""
+    pipeline.prometheus_registry = CollectorRegistry(auto_describe=True)
+    return pipeline.prometheus_registry
 
 
 def otlp_pipeline(settings: TelemetrySettings) -> Pipeline:
@@ -95,16 +99,14 @@ def _metric_readers(pipeline: Pipeline, settings: TelemetrySettings) -> None:
     """OTLP push and ``/metrics`` from one aggregation when the exporter allows it, else a reader each."""
     metrics = _exporters.metric_exporter(settings)
     if metrics is not None and settings.metrics_endpoint_enabled and shareable(metrics):
-        registry = CollectorRegistry(auto_describe=True)
         pipeline.metric_readers.append(
             SharedMetricReader(
                 metrics,
-                registry=registry,
+                registry=_metrics_endpoint_registry(pipeline),
                 interval_s=settings.metric_export_interval_ms / 1000,
                 timeout_s=settings.metric_export_timeout_ms / 1000,
             )
         )
-        pipeline.prometheus_registry = registry
         return
     if metrics is not None:
         pipeline.metric_readers.append(

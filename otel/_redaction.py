@@ -101,17 +101,20 @@ def redact_value(value: Any) -> Any:
     return value
 
 
+def redact_attribute(key: str, value: Any) -> Any:
+    """The value an attribute ``key`` may carry out of the process; ``value`` itself when unchanged."""
+    if secret_key(key) and holds_value(value):
+        return value if value == REDACTED else REDACTED
+    return redact_value(value)
+
+
 def redact_attributes(attributes: Attributes | Mapping[str, Any]) -> dict[str, Any] | None:
     """A redacted copy of ``attributes``, or ``None`` when nothing in them needs redacting."""
     if not attributes:
         return None
     changed: dict[str, Any] = {}
     for key, value in attributes.items():
-        if secret_key(key) and holds_value(value):
-            if value != REDACTED:
-                changed[key] = REDACTED
-            continue
-        redacted = redact_value(value)
+        redacted = redact_attribute(key, value)
         if redacted is not value:
             changed[key] = redacted
     return {**attributes, **changed} if changed else None

@@ -75,7 +75,7 @@ def _tune_garbage_collection(settings: Settings) -> None:
     records waiting in the batch processors' queues (hundreds, each a dozen objects) outlive a default
     young generation of 700 objects, so the collector walked and promoted them every few requests,
     though they are freed by reference counting once exported. Measured on the instrumented read route:
-    92 us of collection per request with neither, 37 with the freeze, under 2 with both
+    97 us of collection per request with neither, 37 with the freeze, 5 with both
     (docs/benchmarks.md).
     """
     if settings.gc_freeze:
