@@ -278,11 +278,24 @@ def known_traffic(service: ServiceProcess) -> TrafficRecord:
     )
 
 
-@dataclass(frozen=True)
+@dataclass
 class ErrorRecord:
-    """What ``outage_traffic`` sent: every request answered 503."""
+    """What the outage instance was sent, every request answered 503, and when its last burst ended
+    (``time.monotonic()``): the error-ratio alert reads a 5-minute rate, which only recent bursts hold up."""
 
-    requests: Counter[tuple[str, str, str]]
+    client: ApiClient
+    last_burst_at: float = 0.0
+
+    @property
+    def requests(self) -> Counter[tuple[str, str, str]]:
+        return self.client.sent
+
+    def burst(self, count: int) -> None:
+        """``count`` requests to each of the two routes."""
+        for _ in range(count):
+            self.client.call("GET", SESSIONS, expect=503)
+            self.client.call("POST", SESSIONS, json={"title": "lost"}, expect=503)
+        self.last_burst_at = time.monotonic()
 
 
 def outage_traffic(service: ServiceProcess, *, first: int, then: int, between: Callable[[], None]) -> ErrorRecord:
@@ -292,14 +305,8 @@ def outage_traffic(service: ServiceProcess, *, first: int, then: int, between: C
     Prometheus' rate() only counts increases after a series' first sample, so ``between`` waits until
     the first burst is visible; the second burst is the rate the alert sees.
     """
-    client = service.client("mallory")
-
-    def burst(count: int) -> None:
-        for _ in range(count):
-            client.call("GET", SESSIONS, expect=503)
-            client.call("POST", SESSIONS, json={"title": "lost"}, expect=503)
-
-    burst(first)
+    record = ErrorRecord(service.client("mallory"))
+    record.burst(first)
     between()
-    burst(then)
-    return ErrorRecord(requests=client.sent)
+    record.burst(then)
+    return record

@@ -1,8 +1,10 @@
 """Session fixtures of the pipeline tests (tests/e2e/test_pipeline_*.py): one real stack per session,
 the service instances that feed it, and the traffic they served.
 
-Every fixture here is session-scoped and only ever adds what it records, so the tests may run in any
-order: what one test asserts is fixed once the fixtures it asks for have run. Instances are kept
+Every fixture here only ever adds what it records, so the tests may run in any order: what one test
+asserts is fixed once the fixtures it asks for have run. Two things would otherwise fade while other
+tests run: the stack's Collector keeps quiet series for the session (_pipeline.INTERVALS), and
+``recent_outage`` renews the outage traffic that a firing alert needs within 5 minutes. Instances are kept
 apart by ``deployment.environment.name`` (MAIN_ENVIRONMENT for the known traffic, OUTAGE_ENVIRONMENT
 for the instance without a database), and the tests filter on it.
 
@@ -13,6 +15,7 @@ alert delivery panels need both outcomes.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -45,6 +48,9 @@ from fake_slack import running_fake_slack
 # the rate5m window is 0.13 req/s, above the alert's 0.05 req/s traffic floor.
 OUTAGE_FIRST_BURST = 3
 OUTAGE_SECOND_BURST = 40
+# A burst keeps the alert's 5-minute error ratio above its thresholds for about 5 minutes. A test that
+# starts within this of the last burst has all of its wait for the alert (at most 120 s) inside them.
+OUTAGE_FRESH_S = 150
 
 
 @pytest.fixture(scope="session")
@@ -132,6 +138,20 @@ def outage(stack: Stack, api_service: ServiceProcess, outage_service: ServicePro
         then=OUTAGE_SECOND_BURST,
         between=lambda: _wait_for_two_series(stack, first_burst),
     )
+
+
+@pytest.fixture
+def recent_outage(outage: ErrorRecord) -> ErrorRecord:
+    """The session's outage with a burst at most OUTAGE_FRESH_S old, so its alert is firing (or about
+    to) for the whole test.
+
+    The tests run in random order: minutes of other tests may pass after the session's outage traffic,
+    long enough for the error ratio to fall and the alert to resolve. Then the outage instance sends
+    another burst; its series exist already, so rate() sees all of it.
+    """
+    if time.monotonic() - outage.last_burst_at > OUTAGE_FRESH_S:
+        outage.burst(OUTAGE_SECOND_BURST)
+    return outage
 
 
 def _wait_for_two_series(stack: Stack, expr: str) -> None:

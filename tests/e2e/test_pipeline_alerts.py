@@ -68,7 +68,7 @@ def firing(stack: Stack) -> list[dict[str, Any]]:
 
 
 def test_high_error_ratio_fires_in_prometheus_and_reaches_alertmanager(
-    stack: Stack, short_rules: Path, outage: ErrorRecord
+    stack: Stack, short_rules: Path, recent_outage: ErrorRecord
 ) -> None:
     def outage_alerts() -> list[dict[str, Any]]:
         return [
@@ -105,7 +105,7 @@ def test_high_error_ratio_fires_in_prometheus_and_reaches_alertmanager(
 
 
 def test_alertmanager_calls_the_service_webhook_which_delivers_the_alert_to_slack(
-    stack: Stack, api_service: ServiceProcess, alert_channels: AlertChannels, outage: ErrorRecord
+    stack: Stack, api_service: ServiceProcess, alert_channels: AlertChannels, recent_outage: ErrorRecord
 ) -> None:
     eventually(
         lambda: alertmanager_alerts(stack.alertmanager_url, ALERT),
@@ -129,7 +129,7 @@ def test_alertmanager_calls_the_service_webhook_which_delivers_the_alert_to_slac
 
 
 def test_the_healthy_environment_does_not_alert(
-    stack: Stack, short_rules: Path, traffic: TrafficRecord, outage: ErrorRecord
+    stack: Stack, short_rules: Path, traffic: TrafficRecord, recent_outage: ErrorRecord
 ) -> None:
     # Once the outage alert fires, the same evaluation has seen the healthy instance's routes too.
     eventually(
