@@ -81,12 +81,19 @@ class RequestContextMiddleware:
 def route_template(scope: Scope) -> str | None:
     """The matched route's full template, router prefixes included, as on the server span.
 
-    FastAPI's request telemetry (in the scope while the request runs) has the full template; without
-    it (SDK disabled) the matched route's own path is the best there is.
+    FastAPI's request telemetry (in the scope while the request runs) has it. Without that telemetry
+    (SDK disabled) ``scope["route"]`` is the route as declared, without the prefixes of the routers it
+    was included through; FastAPI's routing (0.165) keeps the effective route, prefixes included, in its
+    own part of the scope, which a unit test pins for upgrades.
     """
     native = getattr(scope.get("fastapi.telemetry"), "route", None)
     if native:
         return str(native)
+    routing = scope.get("fastapi")
+    effective = routing.get("effective_route_context") if isinstance(routing, dict) else None
+    full = getattr(effective, "path", None)
+    if isinstance(full, str) and full:
+        return full
     return getattr(scope.get("route"), "path", None)
 
 

@@ -7,7 +7,8 @@ import sqlite3
 from collections.abc import Iterator
 
 import pytest
-from fastapi import FastAPI, HTTPException
+from fastapi import APIRouter, FastAPI, HTTPException
+from fastapi.telemetry import TelemetryConfig
 from fastapi.testclient import TestClient
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -127,6 +128,36 @@ def test_one_request_completed_record_per_request_with_level_by_status(
     assert first["latency_ms"] > 0
     assert first["client.address"] == "testclient"
     assert "user_agent.original" in first
+
+
+@pytest.mark.parametrize("native_telemetry", [True, False], ids=["fastapi-telemetry", "no-fastapi-telemetry"])
+def test_the_request_log_names_the_full_route_template_through_included_routers(
+    native_telemetry: bool, caplog: pytest.LogCaptureFixture, request: pytest.FixtureRequest
+) -> None:
+    """Without FastAPI's telemetry (OTEL_SDK_DISABLED) the request log still has the routers' prefixes."""
+    # Configured providers are what turn FastAPI's telemetry on.
+    capotel: TelemetryCapture | None = request.getfixturevalue("capotel") if native_telemetry else None
+    settings = otel.TelemetrySettings()
+    off: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+    app = FastAPI(telemetry=otel.fastapi_telemetry(settings) if native_telemetry else off)
+    items = APIRouter(prefix="/items")
+
+    @items.get("/{item_id}")
+    def read_item(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    api = APIRouter(prefix="/api/v1")
+    api.include_router(items)
+    app.include_router(api)
+    otel.instrument_app(app, settings)
+
+    with caplog.at_level(logging.INFO, logger="otel.access"), TestClient(app) as client:
+        assert client.get("/api/v1/items/3").status_code == 200
+
+    (record,) = [record for record in caplog.records if record.name == "otel.access"]
+    assert getattr(record, "http.route") == "/api/v1/items/{item_id}"
+    if capotel is not None:  # and the log agrees with the server span
+        assert dict(capotel.span(kind=SpanKind.SERVER).attributes or {})["http.route"] == "/api/v1/items/{item_id}"
 
 
 def test_5xx_marks_the_server_span_as_error(client: TestClient, capotel: TelemetryCapture) -> None:
