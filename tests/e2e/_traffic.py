@@ -283,18 +283,18 @@ class ErrorRecord:
     """What the outage instance was sent, every request answered 503, and when its last burst ended
     (``time.monotonic()``): the error-ratio alert reads a 5-minute rate, which only recent bursts hold up."""
 
-    client: ApiClient
+    service: ServiceProcess
+    requests: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     last_burst_at: float = 0.0
 
-    @property
-    def requests(self) -> Counter[tuple[str, str, str]]:
-        return self.client.sent
-
     def burst(self, count: int) -> None:
-        """``count`` requests to each of the two routes."""
+        """``count`` requests to each of the two routes, with a token minted now (a later burst may come
+        after the previous token expired)."""
+        client = self.service.client("mallory")
         for _ in range(count):
-            self.client.call("GET", SESSIONS, expect=503)
-            self.client.call("POST", SESSIONS, json={"title": "lost"}, expect=503)
+            client.call("GET", SESSIONS, expect=503)
+            client.call("POST", SESSIONS, json={"title": "lost"}, expect=503)
+        self.requests.update(client.sent)
         self.last_burst_at = time.monotonic()
 
 
@@ -305,7 +305,7 @@ def outage_traffic(service: ServiceProcess, *, first: int, then: int, between: C
     Prometheus' rate() only counts increases after a series' first sample, so ``between`` waits until
     the first burst is visible; the second burst is the rate the alert sees.
     """
-    record = ErrorRecord(service.client("mallory"))
+    record = ErrorRecord(service)
     record.burst(first)
     between()
     record.burst(then)
