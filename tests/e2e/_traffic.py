@@ -51,6 +51,10 @@ class AlertChannels:
     slack: FakeSlack
     env: dict[str, str]
 
+    def slack_texts(self) -> list[str]:
+        """The text of every message posted to the fake Slack so far."""
+        return [str(request.body.get("text")) for request in self.slack.requests]
+
 
 def service_environment(
     *,

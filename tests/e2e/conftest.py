@@ -176,7 +176,7 @@ def alert_notified(
     """
 
     def delivered() -> bool:
-        return any(SHORT_FOR_ALERT in str(request.body.get("text")) for request in alert_channels.slack.requests)
+        return any(SHORT_FOR_ALERT in text for text in alert_channels.slack_texts())
 
     eventually(
         lambda: delivered() or bool(alertmanager_alerts(stack.alertmanager_url, SHORT_FOR_ALERT)),

@@ -121,7 +121,7 @@ def test_alertmanager_calls_the_service_webhook_which_delivers_the_alert_to_slac
         what=f"the service never accepted Alertmanager's webhook call: {WEBHOOK_ACCEPTED}",
     )
     eventually(
-        lambda: [str(request.body.get("text")) for request in alert_channels.slack.requests],
+        alert_channels.slack_texts,
         lambda texts: any(ALERT in text for text in texts),
         timeout=WAIT_S,
         what=f"the service never posted {ALERT} to the (fake) Slack; the messages it got",
