@@ -4,8 +4,8 @@ The counters are a span processor and a log record processor added to the provid
 ``otel.configure()`` returns them (the launcher wraps it, so spans and records of the start-up are
 counted too); they count what the SDK was handed (ended spans, emitted log records) and, once the
 service has shut down and flushed, write the totals to ``BENCH_COUNTS_FILE`` as JSON. That is the
-"emitted" side the benchmark compares with what the Collector accepted. Each costs a lock and an
-addition per item. With ``OTEL_SDK_DISABLED=true`` there are no SDK providers and nothing is added.
+"emitted" side the benchmark compares with what the Collector accepted. Each costs one atomic
+increment per item. With ``OTEL_SDK_DISABLED=true`` there are no SDK providers and nothing is added.
 
 Usage: ``python -m benchmarks.serve --port PORT [--workers N]`` with the service's environment.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import threading
+import itertools
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -34,13 +34,18 @@ COUNTS_FILE_VARIABLE = "BENCH_COUNTS_FILE"
 
 
 class _Tally:
+    """A counter the request threads bump without a lock: ``next()`` on ``itertools.count`` is atomic."""
+
     def __init__(self) -> None:
-        self.value = 0
-        self._lock = threading.Lock()
+        self._count = itertools.count()
 
     def add(self) -> None:
-        with self._lock:
-            self.value += 1
+        next(self._count)
+
+    @property
+    def value(self) -> int:
+        """Read once, at exit (reading advances the count)."""
+        return next(self._count)
 
 
 class CountingSpanProcessor(SpanProcessor):

@@ -3,7 +3,7 @@
 Everything goes through the OpenTelemetry API; exporters push OTLP to a Collector.
 """
 
-from otel._asgi import RequestContextMiddleware
+from otel._asgi import RequestTelemetryMiddleware
 from otel._config import TelemetrySettings
 from otel._context import RequestContext, current_request
 from otel._fastapi import fastapi_telemetry, instrument_app
@@ -12,7 +12,7 @@ from otel._sqlalchemy import instrument_engine, uninstrument_engine
 
 __all__ = [
     "RequestContext",
-    "RequestContextMiddleware",
+    "RequestTelemetryMiddleware",
     "Telemetry",
     "TelemetrySettings",
     "configure",

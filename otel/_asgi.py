@@ -1,90 +1,362 @@
-"""Request context for every HTTP request: request id, trace id header, user, and the request log.
+"""The server side of every HTTP request: server span, HTTP metrics, request id, and the request log.
 
-The server span and the HTTP metrics come from FastAPI's native OpenTelemetry support (see
-``_fastapi.py``), which wraps the whole app; this middleware runs inside it, so the server span is
-already current here and only what FastAPI does not do is added: the request id, the
-``X-Request-ID``/``X-Trace-Id`` response headers, ``enduser.id``, and one "request completed" record.
+One pure-ASGI middleware does all of it, written directly on the OpenTelemetry API. It replaces
+FastAPI's native telemetry (switched off by ``otel.fastapi_telemetry``) because that costs about
+200 us per request on our machines: a provider lookup and a walk of the middleware stack per request,
+attributes set twice, per-request telemetry state read back by the routing. The span, its name
+(``{method} {http.route}``), its attributes and the two stable-convention HTTP instruments are the
+same; only the instrumentation scope differs (``otel.asgi``).
+
+FastAPI's operation spans (dependencies, endpoint, serialization) exist only inside its own server
+span, so with ``OTEL_PYTHON_FASTAPI_OPERATION_SPANS=true`` FastAPI makes the server span and the
+metrics, and this middleware only adds what FastAPI leaves out (see ``_in_current_span``).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
-from typing import Final
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Final
 
-from opentelemetry import trace
+from opentelemetry import context, propagate, trace
+from opentelemetry.metrics import get_meter_provider
+from opentelemetry.trace import SpanKind, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from otel._context import REQUEST_ID, RequestContext, _current, accept_request_id
+from otel._http import (
+    SCHEMA_URL,
+    SCOPE,
+    HttpServerInstruments,
+    instruments_for,
+    known_methods,
+    redacted_query,
+    server_address,
+)
 
 access_logger = logging.getLogger("otel.access")
 
 _REQUEST_ID_HEADER: Final = b"x-request-id"
 _USER_AGENT_HEADER: Final = b"user-agent"
+_HOST_HEADER: Final = b"host"
+# What the default propagators (W3C trace context and baggage) read; nothing else is worth decoding.
+_PROPAGATION_HEADERS: Final = frozenset({b"traceparent", b"tracestate", b"baggage"})
+_INCOMPLETE: Final = "incomplete_response"
 
 
-class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, excluded_paths: Iterable[str] = ()) -> None:
+class _Request:
+    """What the header scan found, once per request."""
+
+    __slots__ = ("carrier", "client_request_id", "host", "user_agent")
+
+    def __init__(self, scope: Scope) -> None:
+        self.client_request_id: str | None = None
+        self.user_agent: str | None = None
+        self.host: str | None = None
+        self.carrier: dict[str, str] | None = None
+        for name, value in scope["headers"]:
+            if name == _REQUEST_ID_HEADER:
+                self.client_request_id = value.decode("latin-1")
+            elif name == _USER_AGENT_HEADER:
+                self.user_agent = value.decode("latin-1")
+            elif name == _HOST_HEADER:
+                self.host = value.decode("latin-1")
+            elif name in _PROPAGATION_HEADERS:
+                carrier: dict[str, str] = self.carrier if self.carrier is not None else {}
+                key, text = name.decode("latin-1"), value.decode("latin-1")
+                carrier[key] = f"{carrier[key]},{text}" if key in carrier else text
+                self.carrier = carrier
+
+
+class _ServerExchange:
+    """One request under the kit's server span: started when built, finished once.
+
+    It finishes at the response's last message, as FastAPI's telemetry did, so background tasks that
+    run after the response do not count in the duration; or when the app raises or returns without
+    completing the response.
+    """
+
+    __slots__ = (
+        "attributes",
+        "context_token",
+        "downstream",
+        "extra_headers",
+        "finished",
+        "instruments",
+        "method",
+        "request",
+        "request_context",
+        "scheme",
+        "scope",
+        "span",
+        "span_name",
+        "started",
+        "status_code",
+    )
+
+    def __init__(
+        self,
+        scope: Scope,
+        send: Send,
+        request: _Request,
+        request_context: RequestContext,
+        *,
+        tracer: trace.Tracer | None,
+        instruments: HttpServerInstruments | None,
+        methods: frozenset[str],
+    ) -> None:
+        self.scope, self.downstream, self.request = scope, send, request
+        self.request_context, self.instruments = request_context, instruments
+        original_method: str = scope["method"]
+        method = original_method if original_method in methods else "_OTHER"
+        self.span_name = method if method != "_OTHER" else "HTTP"
+        scheme: str = scope.get("scheme", "http")
+        self.attributes: dict[str, Any] = {"http.request.method": method, "url.scheme": scheme}
+        if version := scope.get("http_version"):
+            self.attributes["network.protocol.version"] = version
+        self.span: trace.Span = trace.INVALID_SPAN
+        self.context_token: object | None = None
+        if tracer is not None:
+            self._start_span(tracer, scheme, original_method if method != original_method else None)
+        request_context.span = self.span
+        self.extra_headers = _response_headers(request_context, self.span)
+        self.status_code: int | None = None
+        self.finished = False
+        if instruments is not None:
+            instruments.request_started(method, scheme)
+        self.method, self.scheme = method, scheme
+        self.started = time.perf_counter()
+
+    def _start_span(self, tracer: trace.Tracer, scheme: str, original_method: str | None) -> None:
+        scope, request = self.scope, self.request
+        parent = propagate.extract(request.carrier) if request.carrier else None
+        attributes = {
+            **self.attributes,
+            **server_address(request.host, scope.get("server"), scheme),
+            "url.path": scope["path"],
+            REQUEST_ID: self.request_context.request_id,
+        }
+        if query := scope.get("query_string"):
+            attributes["url.query"] = redacted_query(query)
+        if original_method is not None:
+            attributes["http.request.method_original"] = original_method
+        if client := scope.get("client"):
+            attributes["client.address"] = client[0]
+        if request.user_agent is not None:
+            attributes["user_agent.original"] = request.user_agent
+        self.span = tracer.start_span(self.span_name, context=parent, kind=SpanKind.SERVER, attributes=attributes)
+        self.context_token = context.attach(trace.set_span_in_context(self.span, parent))
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status_code = message["status"]
+            message = {**message, "headers": [*message.get("headers", ()), *self.extra_headers]}
+        await self.downstream(message)
+        if not self.finished and _is_last(message):
+            self.finish(None)
+
+    def fail(self, exc: Exception) -> None:
+        if not self.finished:
+            self.span.record_exception(exc)
+            self.finish(_exception_type(exc))
+
+    def close(self) -> None:
+        if not self.finished:
+            self.finish(_INCOMPLETE)
+        if self.context_token is not None:
+            context.detach(self.context_token)  # type: ignore[arg-type]  # the token attach returned
+
+    def finish(self, error_type: str | None) -> None:
+        self.finished = True
+        elapsed = time.perf_counter() - self.started
+        route = route_template(self.scope)
+        status_code, span = self.status_code, self.span
+        ending: dict[str, Any] = {}
+        if route:
+            ending["http.route"] = route
+        if status_code is not None:
+            ending["http.response.status_code"] = status_code
+        failed = error_type is not None or status_code is None or status_code >= 500
+        if failed:
+            ending["error.type"] = error_type or (str(status_code) if status_code else _INCOMPLETE)
+        if span.is_recording():
+            span.set_attributes(ending)
+            if route:
+                span.update_name(f"{self.span_name} {route}")
+            if failed:
+                _mark_failed(span)
+        # While the span is current: the duration's exemplar and the request log point at it.
+        if (instruments := self.instruments) is not None:
+            instruments.duration.record(elapsed, {**self.attributes, **ending})
+            instruments.request_finished(self.method, self.scheme)
+        _log_request(self.scope, status_code or 500, elapsed, self.request.user_agent, route)
+        span.end()
+
+
+class RequestTelemetryMiddleware:
+    """Outermost of the app's own middleware, so it sees the final status of every response."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        excluded_paths: Iterable[str] = (),
+        server_span: bool = True,
+        http_known_methods: str = "",
+    ) -> None:
         self.app = app
         self.excluded_paths = frozenset(excluded_paths)
+        self.server_span = server_span
+        self.known_methods = known_methods(http_known_methods)
+        # Resolved against the global providers on each request (configured in the lifespan, after
+        # the middleware stack is built), rebuilt only when a provider changes.
+        self._tracer_provider: trace.TracerProvider | None = None
+        self._tracer: trace.Tracer | None = None
+        self._instruments: HttpServerInstruments | None = None
+
+    def _current_tracer(self) -> trace.Tracer | None:
+        provider = trace.get_tracer_provider()
+        if provider is not self._tracer_provider:
+            self._tracer_provider = provider
+            unconfigured = isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+            self._tracer = None if unconfigured else provider.get_tracer(SCOPE, schema_url=SCHEMA_URL)
+        return self._tracer
+
+    def _current_instruments(self) -> HttpServerInstruments | None:
+        provider = get_meter_provider()
+        instruments = self._instruments
+        if instruments is None or instruments.provider is not provider:
+            instruments = self._instruments = instruments_for(provider)
+        return None if instruments.unconfigured else instruments
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        client_request_id = user_agent = None
-        for name, value in scope["headers"]:
-            if name == _REQUEST_ID_HEADER:
-                client_request_id = value.decode("latin-1")
-            elif name == _USER_AGENT_HEADER:
-                user_agent = value.decode("latin-1")
+        request = _Request(scope)
+        context_ = RequestContext(accept_request_id(request.client_request_id))
+        if scope["path"] in self.excluded_paths:
+            await self._untraced(scope, receive, send, context_)
+            return
+        if self.server_span:
+            tracer, instruments = self._current_tracer(), self._current_instruments()
+            if tracer is not None or instruments is not None:
+                exchange = _ServerExchange(
+                    scope, send, request, context_, tracer=tracer, instruments=instruments, methods=self.known_methods
+                )
+                await self._traced(scope, receive, send, exchange)
+                return
+        await self._in_current_span(scope, receive, send, request, context_)
+
+    async def _untraced(self, scope: Scope, receive: Receive, send: Send, request: RequestContext) -> None:
+        """Health checks and scrapes: a request id, and nothing recorded."""
+        token = _current.set(request)
+        try:
+            await self.app(scope, receive, _with_headers(send, request, trace.INVALID_SPAN, None))
+        finally:
+            _current.reset(token)
+
+    async def _traced(self, scope: Scope, receive: Receive, send: Send, exchange: _ServerExchange) -> None:
+        context_token = _current.set(exchange.request_context)
+        try:
+            await self.app(scope, receive, exchange.send)
+        except Exception as exc:
+            exchange.fail(exc)
+            raise
+        finally:
+            exchange.close()
+            _current.reset(context_token)
+
+    async def _in_current_span(
+        self, scope: Scope, receive: Receive, send: Send, request: _Request, request_context: RequestContext
+    ) -> None:
+        """Inside FastAPI's server span (operation spans on), or with no telemetry at all (SDK disabled).
+
+        FastAPI's span lacks the request id, client address and user agent; the request log is written
+        either way.
+        """
         span = trace.get_current_span()
-        request = RequestContext(accept_request_id(client_request_id), span=span)
+        request_context.span = span
         if span.is_recording():
-            # FastAPI's span leaves out these two recommended attributes; the request log has them too.
             client = scope.get("client")
             span.set_attributes(
                 {
-                    REQUEST_ID: request.request_id,
+                    REQUEST_ID: request_context.request_id,
                     "client.address": client[0] if client else "",
-                    "user_agent.original": user_agent or "",
+                    "user_agent.original": request.user_agent or "",
                 }
             )
-        span_context = span.get_span_context()
-        extra_headers = [(_REQUEST_ID_HEADER, request.request_id.encode("latin-1"))]
-        if span_context.is_valid:
-            extra_headers.append((b"x-trace-id", format(span_context.trace_id, "032x").encode("latin-1")))
         status_code = 500
 
-        async def send_with_headers(message: Message) -> None:
+        def remember_status(message: Message) -> None:
             nonlocal status_code
-            if message["type"] == "http.response.start":
-                status_code = message["status"]
-                message = {**message, "headers": [*message.get("headers", ()), *extra_headers]}
-            await send(message)
+            status_code = message["status"]
 
-        token = _current.set(request)
+        context_token = _current.set(request_context)
         started = time.perf_counter()
         try:
-            await self.app(scope, receive, send_with_headers)
+            await self.app(scope, receive, _with_headers(send, request_context, span, remember_status))
         except Exception as exc:
-            # FastAPI marks the span failed but leaves the exception event (the stack) to us.
-            span.record_exception(exc)
+            span.record_exception(exc)  # FastAPI marks the span failed but leaves the stack to us
             raise
         finally:
-            if scope["path"] not in self.excluded_paths:
-                _log_request(scope, status_code, time.perf_counter() - started, user_agent)
-            _current.reset(token)
+            _log_request(scope, status_code, time.perf_counter() - started, request.user_agent, route_template(scope))
+            _current.reset(context_token)
+
+
+def _response_headers(request: RequestContext, span: trace.Span) -> list[tuple[bytes, bytes]]:
+    """``X-Request-ID``, and ``X-Trace-Id`` when there is a trace to look up."""
+    extra = [(_REQUEST_ID_HEADER, request.request_id.encode("latin-1"))]
+    span_context = span.get_span_context()
+    if span_context.is_valid:
+        extra.append((b"x-trace-id", format(span_context.trace_id, "032x").encode("latin-1")))
+    return extra
+
+
+def _with_headers(
+    send: Send, request: RequestContext, span: trace.Span, on_start: Callable[[Message], None] | None
+) -> Callable[[Message], Awaitable[None]]:
+    """``send`` with the kit's response headers added."""
+    extra = _response_headers(request, span)
+
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            if on_start is not None:
+                on_start(message)
+            message = {**message, "headers": [*message.get("headers", ()), *extra]}
+        await send(message)
+
+    return send_with_headers
+
+
+def _is_last(message: Message) -> bool:
+    """The response's last message: the duration and the span end here, not after background tasks."""
+    kind = message["type"]
+    if kind == "http.response.body":
+        return not message.get("more_body", False)
+    return kind == "http.response.pathsend" or (kind == "http.response.trailers" and not message.get("more_trailers"))
+
+
+def _mark_failed(span: trace.Span) -> None:
+    """ERROR, keeping a description the app may already have given (the 500 net names the exception)."""
+    status = getattr(span, "status", None)
+    if status is None or status.status_code is StatusCode.UNSET:
+        span.set_status(StatusCode.ERROR)
+
+
+def _exception_type(exc: BaseException) -> str:
+    cls = type(exc)
+    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
 
 
 def route_template(scope: Scope) -> str | None:
-    """The matched route's full template, router prefixes included, as on the server span.
+    """The matched route's full template, router prefixes included.
 
-    FastAPI's request telemetry (in the scope while the request runs) has it. Without that telemetry
-    (SDK disabled) ``scope["route"]`` is the route as declared, without the prefixes of the routers it
-    was included through; FastAPI's routing (0.165) keeps the effective route, prefixes included, in its
-    own part of the scope, which a unit test pins for upgrades.
+    With FastAPI's telemetry on (operation spans), its request state has it. Otherwise FastAPI's routing
+    (0.165) keeps the effective route, prefixes included, in its own part of the scope, which a unit
+    test pins for upgrades; ``scope["route"]`` is only the route as declared, without the prefixes of
+    the routers it was included through, so it is the last resort (plain Starlette apps).
     """
     native = getattr(scope.get("fastapi.telemetry"), "route", None)
     if native:
@@ -97,7 +369,7 @@ def route_template(scope: Scope) -> str | None:
     return getattr(scope.get("route"), "path", None)
 
 
-def _log_request(scope: Scope, status_code: int, elapsed: float, user_agent: str | None) -> None:
+def _log_request(scope: Scope, status_code: int, elapsed: float, user_agent: str | None, route: str | None) -> None:
     level = logging.ERROR if status_code >= 500 else logging.WARNING if status_code >= 400 else logging.INFO
     if not access_logger.isEnabledFor(level):
         return
@@ -107,7 +379,7 @@ def _log_request(scope: Scope, status_code: int, elapsed: float, user_agent: str
         "request completed",
         extra={
             "http.request.method": scope["method"],
-            "http.route": route_template(scope),
+            "http.route": route,
             "url.path": scope["path"],
             "http.response.status_code": status_code,
             "latency_ms": round(elapsed * 1000, 3),

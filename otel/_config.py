@@ -57,10 +57,15 @@ class TelemetrySettings(BaseSettings):
     traces_sampler: str = Field("parentbased_always_on", validation_alias=_env("OTEL_TRACES_SAMPLER"))
     traces_sampler_arg: float | None = Field(None, ge=0, le=1, validation_alias=_env("OTEL_TRACES_SAMPLER_ARG"))
 
-    # The batch processors' queue sizes, passed to them explicitly so the dropped-telemetry counter
-    # knows when they overflow (the SDK reads the same variables with the same defaults).
+    # The batch processors (``otel._batch``), with the SDK's variables and defaults.
+    bsp_schedule_delay_ms: int = Field(5000, gt=0, validation_alias=_env("OTEL_BSP_SCHEDULE_DELAY"))
+    bsp_export_timeout_ms: int = Field(30_000, gt=0, validation_alias=_env("OTEL_BSP_EXPORT_TIMEOUT"))
     bsp_max_queue_size: int = Field(2048, gt=0, validation_alias=_env("OTEL_BSP_MAX_QUEUE_SIZE"))
+    bsp_max_export_batch_size: int = Field(512, gt=0, validation_alias=_env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE"))
+    blrp_schedule_delay_ms: int = Field(1000, gt=0, validation_alias=_env("OTEL_BLRP_SCHEDULE_DELAY"))
+    blrp_export_timeout_ms: int = Field(30_000, gt=0, validation_alias=_env("OTEL_BLRP_EXPORT_TIMEOUT"))
     blrp_max_queue_size: int = Field(2048, gt=0, validation_alias=_env("OTEL_BLRP_MAX_QUEUE_SIZE"))
+    blrp_max_export_batch_size: int = Field(512, gt=0, validation_alias=_env("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE"))
     # The whole flush at shutdown, every signal together: a Collector that is down or silent must not
     # keep the process past its grace period (the SDK alone can take a minute or more).
     shutdown_timeout_ms: int = Field(10_000, gt=0, validation_alias=_env("TELEMETRY_SHUTDOWN_TIMEOUT"))
@@ -75,6 +80,8 @@ class TelemetrySettings(BaseSettings):
     )
 
     fastapi_operation_spans: bool = Field(False, validation_alias=_env("OTEL_PYTHON_FASTAPI_OPERATION_SPANS"))
+    # Methods outside this list are recorded as "_OTHER" (the convention's guard against cardinality).
+    http_known_methods: str = Field("", validation_alias=_env("OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS"))
 
     log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
     log_format: LogFormat = Field("auto", validation_alias=_env("LOG_FORMAT"))

@@ -78,7 +78,7 @@ class OTelLogHandler(logging.Handler):
             logger = self._loggers.get(record.name)
             if logger is None:
                 logger = self._loggers.setdefault(record.name, self._provider.get_logger(record.name))
-            attributes = {k: _attribute_value(v) for k, v in record_extras(record).items() if v is not None}
+            attributes = _otel_attributes(record)
             if (request := current_request()) is not None:
                 attributes["request_id"] = request.request_id
                 if request.user_id is not None:
@@ -93,6 +93,19 @@ class OTelLogHandler(logging.Handler):
             )
         except Exception:  # a broken log record must never break the code that logged it
             self.handleError(record)
+
+
+_PLAIN: Final = frozenset({str, bool, int, float})
+
+
+def _otel_attributes(record: logging.LogRecord) -> dict[str, Any]:
+    """The record's extras as OTel attribute values, in one pass: this runs for every record."""
+    attributes: dict[str, Any] = {}
+    for key, value in record.__dict__.items():
+        if value is None or key in _RESERVED or key[0] == "_":
+            continue
+        attributes[key] = value if type(value) in _PLAIN else _attribute_value(value)
+    return attributes
 
 
 def _attribute_value(value: Any) -> Any:

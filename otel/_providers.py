@@ -11,25 +11,19 @@ import threading
 from dataclasses import dataclass, field
 
 from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
+from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from prometheus_client import CollectorRegistry
 
 from otel import _exporters
+from otel._batch import BatchLogRecordProcessor, BatchSpanProcessor
 from otel._config import TelemetrySettings
-from otel._export_health import (
-    Backlog,
-    CountingLogExporter,
-    CountingLogProcessor,
-    CountingSpanExporter,
-    CountingSpanProcessor,
-    DropRecorder,
-)
+from otel._export_health import DropRecorder
 from otel._metric_reader import SharedMetricReader, shareable
 from otel._redaction import RedactingLogExporter, RedactingSpanExporter
 from otel._sampling import build_sampler
@@ -82,16 +76,28 @@ def otlp_pipeline(settings: TelemetrySettings) -> Pipeline:
     drops = DropRecorder()
     pipeline = Pipeline(drops=drops)
     if (spans := _exporters.span_exporter(settings)) is not None:
-        backlog = Backlog("traces", settings.bsp_max_queue_size, drops)
-        exporter = CountingSpanExporter(_redacting_spans(spans), backlog)
-        batch = BatchSpanProcessor(exporter, max_queue_size=settings.bsp_max_queue_size)
-        pipeline.span_processors.append(CountingSpanProcessor(batch, backlog))
+        pipeline.span_processors.append(
+            BatchSpanProcessor(
+                _redacting_spans(spans),
+                drops,
+                max_queue_size=settings.bsp_max_queue_size,
+                max_batch_size=settings.bsp_max_export_batch_size,
+                schedule_delay_s=settings.bsp_schedule_delay_ms / 1000,
+                export_timeout_s=settings.bsp_export_timeout_ms / 1000,
+            )
+        )
     _metric_readers(pipeline, settings)
     if (logs := _exporters.log_exporter(settings)) is not None:
-        backlog = Backlog("logs", settings.blrp_max_queue_size, drops)
-        log_exporter = CountingLogExporter(_redacting_logs(logs), backlog)
-        log_batch = BatchLogRecordProcessor(log_exporter, max_queue_size=settings.blrp_max_queue_size)
-        pipeline.log_processors.append(CountingLogProcessor(log_batch, backlog))
+        pipeline.log_processors.append(
+            BatchLogRecordProcessor(
+                _redacting_logs(logs),
+                drops,
+                max_queue_size=settings.blrp_max_queue_size,
+                max_batch_size=settings.blrp_max_export_batch_size,
+                schedule_delay_s=settings.blrp_schedule_delay_ms / 1000,
+                export_timeout_s=settings.blrp_export_timeout_ms / 1000,
+            )
+        )
     return pipeline
 
 

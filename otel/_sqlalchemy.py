@@ -18,7 +18,7 @@ import time
 import weakref
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from opentelemetry import context, metrics, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -30,7 +30,15 @@ _SCOPE: Final = "otel.sqlalchemy"
 _TABLE: Final = re.compile(r'\b(?:FROM|INTO|UPDATE|JOIN)\s+["`\[]?([A-Za-z_][\w.]*)', re.IGNORECASE)
 _SYSTEMS: Final = {"postgresql": "postgresql", "sqlite": "sqlite", "mysql": "mysql", "mssql": "microsoft.sql_server"}
 
+_STATEMENTS_KEPT: Final = 512
+
 _instrumented: weakref.WeakKeyDictionary[Engine, _EngineHooks] = weakref.WeakKeyDictionary()
+
+
+class _Statement(NamedTuple):
+    span_name: str
+    span_attributes: dict[str, Any]
+    metric_attributes: dict[str, Any]
 
 
 @lru_cache(maxsize=512)
@@ -55,6 +63,7 @@ class _EngineHooks:
             self.static["server.address"] = url.host
             if url.port:
                 self.static["server.port"] = url.port
+        self._statements: dict[str, _Statement] = {}
         self.duration = meter.create_histogram(
             "db.client.operation.duration",
             unit="s",
@@ -72,18 +81,28 @@ class _EngineHooks:
     def do_execute_no_params(self, cursor: Any, statement: str, execution: ExecutionContext) -> bool:
         return self._traced(statement, self.dialect.do_execute_no_params, cursor, statement, execution)
 
+    def _described(self, statement: str) -> _Statement:
+        """Span name and attributes of a statement, built once: the SDK copies them, so they can be shared."""
+        described = self._statements.get(statement)
+        if described is None:
+            operation, table = describe_statement(statement)
+            metric_attributes = {"db.system.name": self.system, "db.operation.name": operation}
+            if table:
+                metric_attributes["db.collection.name"] = table
+            if len(self._statements) >= _STATEMENTS_KEPT:
+                self._statements.clear()
+            described = self._statements[statement] = _Statement(
+                f"{operation} {table}" if table else operation,
+                {**self.static, **metric_attributes, "db.query.text": statement},
+                metric_attributes,
+            )
+        return described
+
     def _traced(self, statement: str, execute: Callable[..., None], *arguments: Any) -> bool:
         if context.get_value(context._SUPPRESS_INSTRUMENTATION_KEY):
             return False  # the kit's own background work (the alert outbox) is not the app's
-        operation, table = describe_statement(statement)
-        metric_attributes = {"db.system.name": self.system, "db.operation.name": operation}
-        if table:
-            metric_attributes["db.collection.name"] = table
-        span = self.tracer.start_span(
-            f"{operation} {table}" if table else operation,
-            kind=SpanKind.CLIENT,
-            attributes={**self.static, **metric_attributes, "db.query.text": statement},
-        )
+        name, span_attributes, metric_attributes = self._described(statement)
+        span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=span_attributes)
         started = time.perf_counter()
         try:
             execute(*arguments)

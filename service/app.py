@@ -42,7 +42,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     app.state.metrics.announce()
     try:
-        engine = create_db_engine(settings)
+        engine = create_db_engine(settings, instrument=telemetry.enabled)
         try:
             # Blocking, and meant to be: nothing is served until the schema is right.
             prepare_schema(engine=engine, settings=settings)

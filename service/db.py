@@ -27,8 +27,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
         cursor.close()
 
 
-def create_db_engine(settings: Settings) -> Engine:
-    """The engine for ``DATABASE_URL``, tuned per backend and instrumented by the telemetry kit."""
+def create_db_engine(settings: Settings, *, instrument: bool = True) -> Engine:
+    """The engine for ``DATABASE_URL``, tuned per backend and instrumented by the telemetry kit.
+
+    ``instrument=False`` (telemetry disabled) leaves the engine without the kit's hooks, so a service
+    running with ``OTEL_SDK_DISABLED=true`` does no per-statement telemetry work at all.
+    """
     url = make_url(settings.database_url)
     kwargs: dict[str, Any] = {}
     if url.get_backend_name() == "sqlite":
@@ -44,7 +48,8 @@ def create_db_engine(settings: Settings) -> Engine:
     engine = create_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    otel.instrument_engine(engine)
+    if instrument:
+        otel.instrument_engine(engine)
     return engine
 
 

@@ -62,13 +62,13 @@ def app(engine: Engine) -> FastAPI:
 
 
 TREE = (
-    "[trace=1 span=1 t=1..7] POST /notes (SERVER) http.response.status_code=201 http.route='/notes'\n"
+    "[trace=1 span=1 t=1..8] POST /notes (SERVER) http.response.status_code=201 http.route='/notes'\n"
     "    [span=2 t=2..3] INSERT notes (CLIENT) db.query.text='INSERT INTO notes (body) VALUES (?)'\n"
     "    [span=3 t=4..5] SELECT notes (CLIENT) db.query.text='SELECT count(*) FROM notes'\n"
     "    [t=6] log INFO tests.notes: 'note added'\n"
-    "    [t=8] log INFO otel.access: 'request completed'\n"
-    "[trace=2 span=4 t=9..10] GET /ping (SERVER) http.response.status_code=200 http.route='/ping'\n"
-    "    [t=11] log INFO otel.access: 'request completed'"
+    "    [t=7] log INFO otel.access: 'request completed'\n"
+    "[trace=2 span=4 t=9..11] GET /ping (SERVER) http.response.status_code=200 http.route='/ping'\n"
+    "    [t=10] log INFO otel.access: 'request completed'"
 )
 SHOWN = ("http.route", "http.response.status_code", "db.query.text")
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 
 import pytest
-from fastapi import APIRouter, FastAPI, HTTPException
+from fastapi import APIRouter, BackgroundTasks, FastAPI, HTTPException
 from fastapi.telemetry import TelemetryConfig
 from fastapi.testclient import TestClient
 from opentelemetry.trace import SpanKind, StatusCode
@@ -223,3 +227,138 @@ def test_sqlite_module_is_untouched(capotel: TelemetryCapture) -> None:
     """The kit instruments SQLAlchemy engines it is given, never the DB-API modules globally."""
     sqlite3.connect(":memory:").execute("select 1").close()
     assert capotel.spans == []
+
+
+def test_an_unknown_method_is_recorded_as_other_with_the_original_kept(
+    client: TestClient, capotel: TelemetryCapture
+) -> None:
+    client.request("PURGE", "/items/1")
+
+    span = capotel.span(kind=SpanKind.SERVER)
+    attributes = dict(span.attributes or {})
+    assert span.name.startswith("HTTP")
+    assert attributes["http.request.method"] == "_OTHER"
+    assert attributes["http.request.method_original"] == "PURGE"
+    assert capotel.histogram("http.server.request.duration", {"http.request.method": "_OTHER"}).count == 1
+
+
+def test_server_attributes_come_from_the_host_header_and_the_query_is_kept(
+    client: TestClient, capotel: TelemetryCapture
+) -> None:
+    client.get("/items/1?verbose=1", headers={"host": "api.example.org:8443"})
+
+    attributes = dict(capotel.span(kind=SpanKind.SERVER).attributes or {})
+    assert attributes["server.address"] == "api.example.org"
+    assert attributes["server.port"] == 8443
+    assert attributes["url.query"] == "verbose=1"
+    assert attributes["url.scheme"] == "http"
+    assert attributes["network.protocol.version"] == "1.1"
+
+
+def test_the_span_and_the_duration_end_with_the_response_not_with_background_tasks(
+    capotel: TelemetryCapture,
+) -> None:
+    settings = otel.TelemetrySettings()
+    app = FastAPI(telemetry=otel.fastapi_telemetry(settings))
+    finished: list[int] = []
+
+    def slow_cleanup() -> None:
+        time.sleep(0.3)
+        finished.append(time.time_ns())
+
+    @app.get("/later")
+    def later(background: BackgroundTasks) -> dict[str, str]:
+        background.add_task(slow_cleanup)
+        return {"ok": "yes"}
+
+    otel.instrument_app(app, settings)
+    with TestClient(app) as client:
+        assert client.get("/later").status_code == 200
+
+    span = capotel.span(kind=SpanKind.SERVER)
+    assert span.end_time is not None
+    assert span.end_time < finished[0]
+    assert capotel.histogram("http.server.request.duration", {"http.route": "/later"}).max < 0.3  # type: ignore[operator]
+
+
+def test_excluded_paths_record_no_metrics_either(client: TestClient, capotel: TelemetryCapture) -> None:
+    client.get("/health")
+
+    assert capotel.metric_points("http.server.request.duration") == []
+    assert all(value == 0 for _, value in capotel.metric_points("http.server.active_requests"))
+
+
+_UNCONFIGURED_APP = """
+import json, logging
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from opentelemetry import metrics, trace
+import otel
+
+settings = otel.TelemetrySettings()
+app = FastAPI(telemetry=otel.fastapi_telemetry(settings))
+
+@app.get("/items/{item_id}")
+def read_item(item_id: int) -> dict:
+    return {"id": item_id}
+
+otel.instrument_app(app, settings)
+records = []
+handler = logging.Handler()
+handler.emit = records.append
+logging.getLogger("otel.access").addHandler(handler)
+logging.getLogger("otel.access").setLevel(logging.INFO)
+with TestClient(app) as client:
+    response = client.get("/items/3")
+middleware = app.middleware_stack
+while type(middleware).__name__ != "RequestTelemetryMiddleware":
+    middleware = middleware.app
+print(json.dumps({
+    "headers": sorted(response.headers),
+    "routes": [getattr(r, "http.route") for r in records],
+    "tracer": middleware._tracer is not None,
+    "instruments": middleware._current_instruments() is not None,
+    "provider": type(trace.get_tracer_provider()).__name__,
+}))
+"""
+
+
+def test_without_configured_providers_requests_get_an_id_and_a_log_line_and_nothing_else() -> None:
+    """What OTEL_SDK_DISABLED=true leaves: the API's stand-in providers. A process of its own, since the
+    test session has configured the global providers for capotel."""
+    result = subprocess.run(  # noqa: S603  (this interpreter, a fixed script)
+        [sys.executable, "-c", _UNCONFIGURED_APP], capture_output=True, text=True, check=True, timeout=60
+    )
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+
+    assert found == {
+        "headers": ["content-length", "content-type", "x-request-id"],
+        "routes": ["/items/{item_id}"],
+        "tracer": False,
+        "instruments": False,
+        "provider": "ProxyTracerProvider",
+    }
+
+
+def test_with_fastapi_operation_spans_fastapi_makes_the_server_span_and_the_kit_adds_to_it(
+    capotel: TelemetryCapture,
+) -> None:
+    settings = otel.TelemetrySettings(OTEL_PYTHON_FASTAPI_OPERATION_SPANS="true")
+    app = FastAPI(telemetry=otel.fastapi_telemetry(settings))
+
+    @app.get("/items/{item_id}")
+    def read_item(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    otel.instrument_app(app, settings)
+    with TestClient(app) as client:
+        response = client.get("/items/3", headers={"x-request-id": "op-spans-1"})
+
+    server = capotel.span(kind=SpanKind.SERVER)
+    assert server.name == "GET /items/{item_id}"
+    assert server.instrumentation_scope is not None
+    assert server.instrumentation_scope.name == "fastapi"
+    assert dict(server.attributes or {})["request_id"] == "op-spans-1"
+    assert response.headers["x-trace-id"] == format(server.context.trace_id, "032x")
+    assert [span.name for span in capotel.children(server)] != []
+    assert capotel.histogram("http.server.request.duration", {"http.route": "/items/{item_id}"}).count == 1
