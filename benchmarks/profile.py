@@ -43,7 +43,10 @@ PARTS: tuple[tuple[str, str], ...] = (
     ("kit request middleware (otel/_asgi.py, _context.py)", r"otel/_asgi\.py|otel/_context\.py"),
     ("kit SQLAlchemy hooks (otel/_sqlalchemy.py)", r"otel/_sqlalchemy\.py"),
     ("alerts (otel/alerts)", r"otel/alerts/"),
-    ("kit batch processors, export redaction, drop counting", r"otel/_batch\.py|otel/_redaction\.py|otel/_export_health\.py"),
+    (
+        "kit batch processors, export redaction, drop counting",
+        r"otel/_batch\.py|otel/_redaction\.py|otel/_export_health\.py",
+    ),
     ("FastAPI native telemetry (fastapi/telemetry)", r"fastapi/telemetry/"),
     ("service middleware (service/middleware.py)", r"service/middleware\.py"),
     ("application: FastAPI, Starlette, pydantic, service", r"fastapi/|starlette/|pydantic|service/|jwt/|annotated_doc"),

@@ -13,9 +13,9 @@ Usage: ``python -m benchmarks.serve --port PORT [--workers N]`` with the service
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
-import itertools
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
