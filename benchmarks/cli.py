@@ -40,8 +40,8 @@ class Plan:
 
 
 FULL = Plan(
-    rounds=5,
-    duration_s=15,
+    rounds=24,
+    duration_s=4,
     warmup_s=5,
     connections=16,
     soak_s=60,

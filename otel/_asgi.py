@@ -93,6 +93,7 @@ class _ServerExchange:
         "span_name",
         "started",
         "status_code",
+        "trailers",
     )
 
     def __init__(
@@ -122,6 +123,7 @@ class _ServerExchange:
         request_context.span = self.span
         self.extra_headers = _response_headers(request_context, self.span)
         self.status_code: int | None = None
+        self.trailers = False
         self.finished = False
         if instruments is not None:
             instruments.request_started(method, scheme)
@@ -151,9 +153,10 @@ class _ServerExchange:
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.status_code = message["status"]
+            self.trailers = bool(message.get("trailers", False))
             message = {**message, "headers": [*message.get("headers", ()), *self.extra_headers]}
         await self.downstream(message)
-        if not self.finished and _is_last(message):
+        if not self.finished and _is_last(message, trailers=self.trailers):
             self.finish(None)
 
     def fail(self, exc: Exception) -> None:
@@ -330,11 +333,11 @@ def _with_headers(
     return send_with_headers
 
 
-def _is_last(message: Message) -> bool:
+def _is_last(message: Message, *, trailers: bool) -> bool:
     """The response's last message: the duration and the span end here, not after background tasks."""
     kind = message["type"]
     if kind == "http.response.body":
-        return not message.get("more_body", False)
+        return not trailers and not message.get("more_body", False)
     return kind == "http.response.pathsend" or (kind == "http.response.trailers" and not message.get("more_trailers"))
 
 

@@ -24,6 +24,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext
 
+from otel._memo import RepeatMemo
 from otel._redaction import redact_attribute, redact_text, redact_value
 
 _FIXED64: Final = struct.Struct("<Q").pack
@@ -97,8 +98,7 @@ def _key_value(key: str, value: Any) -> bytes:
 
 # (field key, attribute key, string value) -> the redacted KeyValue, framed as that field. Strings only: in
 # a dict key True, 1 and 1.0 are the same key, and numbers cost less to encode than to look up anyway.
-_CACHE_SIZE: Final = 8192
-_encoded: dict[tuple[bytes, str, str], bytes] = {}
+_encoded: RepeatMemo[tuple[bytes, str, str], bytes] = RepeatMemo(size=8192, probation=8192)
 
 
 def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> list[bytes]:
@@ -112,9 +112,8 @@ def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> list[bytes]
             pair = (tag, key, value)
             encoded = _encoded.get(pair)
             if encoded is None:
-                if len(_encoded) >= _CACHE_SIZE:
-                    _encoded.clear()
-                encoded = _encoded[pair] = _field(tag, _key_value(key, redact_attribute(key, value)))
+                encoded = _field(tag, _key_value(key, redact_attribute(key, value)))
+                _encoded.offer(pair, encoded)
             out.append(encoded)
         else:
             out.append(_field(tag, _key_value(key, redact_attribute(key, value))))

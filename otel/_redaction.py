@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Link, Status
 from opentelemetry.util.types import Attributes
 
+from otel._memo import RepeatMemo
 from otel.alerts._scrub import REDACTED, holds_value, scrub
 
 # Keys whose value is a credential whatever it looks like: header attributes and names that end in a
@@ -71,20 +72,17 @@ def secret_key(key: str) -> bool:
 
 
 # Most values repeat (methods, routes, statements, user agents): the clean ones are remembered, so a
-# repeat costs one set lookup. Only strings without credentials are kept, and only a bounded number.
-_CLEAN_CACHE_SIZE: Final = 4096
-_clean: set[str] = set()
+# repeat costs one lookup. Only strings without credentials are kept, and only a bounded number.
+_clean: RepeatMemo[str, bool] = RepeatMemo(size=4096, probation=4096)
 
 
 def redact_text(text: str) -> str:
     """``text`` with credentials replaced; the same object when there is nothing to replace."""
-    if text in _clean:
+    if _clean.get(text):
         return text
     scrubbed = scrub(text) if _may_hold_secret(text) else text
     if scrubbed == text:
-        if len(_clean) >= _CLEAN_CACHE_SIZE:
-            _clean.clear()
-        _clean.add(text)
+        _clean.offer(text, True)
         return text
     return scrubbed
 

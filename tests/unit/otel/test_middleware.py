@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from opentelemetry.trace import SpanKind, StatusCode
 
 import otel
+from otel._asgi import _is_last
 from otel.testing import TelemetryCapture
 
 
@@ -362,3 +363,19 @@ def test_with_fastapi_operation_spans_fastapi_makes_the_server_span_and_the_kit_
     assert response.headers["x-trace-id"] == format(server.context.trace_id, "032x")
     assert [span.name for span in capotel.children(server)] != []
     assert capotel.histogram("http.server.request.duration", {"http.route": "/items/{item_id}"}).count == 1
+
+
+@pytest.mark.parametrize(
+    ("message", "trailers", "last"),
+    [
+        ({"type": "http.response.body", "body": b"x"}, False, True),
+        ({"type": "http.response.body", "body": b"x", "more_body": True}, False, False),
+        ({"type": "http.response.body", "body": b"x"}, True, False),  # trailers still to come
+        ({"type": "http.response.trailers", "headers": []}, True, True),
+        ({"type": "http.response.trailers", "headers": [], "more_trailers": True}, True, False),
+        ({"type": "http.response.pathsend", "path": "/srv/report.pdf"}, False, True),
+        ({"type": "http.response.start", "status": 200}, False, False),
+    ],
+)
+def test_the_response_ends_at_its_last_message(message: dict[str, object], trailers: bool, last: bool) -> None:
+    assert _is_last(message, trailers=trailers) is last
