@@ -83,7 +83,7 @@ class SoakResult:
     target_rate: float
     load: LoadResult
     delivery: Delivery
-    dropped_in_log: int  # "Queue full, dropping ..." lines the SDK printed
+    dropped_in_log: int  # "telemetry dropped: ..." summaries the kit logged (otel._export_health)
 
 
 @dataclass(frozen=True)
@@ -246,7 +246,7 @@ def soak(
             f"{route.key} soak",
         )
     delivery = _delivery(service, before, _accepted(collector))
-    dropped_lines = sum("Queue full, dropping" in line for line in service.log_tail(10**9).splitlines())
+    dropped_lines = sum("telemetry dropped:" in line for line in service.log_tail(10**9).splitlines())
     log(
         f"  {route.key} soak: {result.rate:.0f} req/s (target {rate:.0f}) for {result.duration_s:.0f} s; spans "
         f"{delivery.spans_emitted}/{delivery.spans_accepted}, logs {delivery.logs_emitted}/{delivery.logs_accepted}"

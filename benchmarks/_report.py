@@ -161,7 +161,7 @@ def _delivery_table(results: list[RouteResult], soaks: list[SoakResult]) -> list
 def _soak_table(soaks: list[SoakResult]) -> list[str]:
     lines = [
         "| route | target req/s (70 % of bare max) | reached req/s | seconds | p50 ms | p99 ms "
-        '| spans dropped | log records dropped | SDK "Queue full" lines |',
+        '| spans dropped | log records dropped | "telemetry dropped" log lines |',
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in soaks:
