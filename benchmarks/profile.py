@@ -40,12 +40,15 @@ PARTS: tuple[tuple[str, str], ...] = (
     ("SDK logs (records, processors)", r"opentelemetry/sdk/_logs/"),
     ("OTel API, context, attributes, propagation", r"opentelemetry/"),
     ("kit logging bridge + console (otel/_logging.py, logging)", r"otel/_logging\.py|/logging/"),
-    ("kit request middleware (otel/_asgi.py, _context.py)", r"otel/_asgi\.py|otel/_context\.py"),
+    (
+        "kit request middleware: server span, HTTP metrics, request log (otel/_asgi.py, _http.py, _context.py)",
+        r"otel/_asgi\.py|otel/_http\.py|otel/_context\.py",
+    ),
     ("kit SQLAlchemy hooks (otel/_sqlalchemy.py)", r"otel/_sqlalchemy\.py"),
     ("alerts (otel/alerts)", r"otel/alerts/"),
     (
         "kit batch processors, export redaction, drop counting",
-        r"otel/_batch\.py|otel/_redaction\.py|otel/_export_health\.py",
+        r"otel/_batch\.py|otel/_redaction\.py|otel/_memo\.py|otel/_export_health\.py",
     ),
     ("FastAPI native telemetry (fastapi/telemetry)", r"fastapi/telemetry/"),
     ("service middleware (service/middleware.py)", r"service/middleware\.py"),
