@@ -23,7 +23,7 @@ import threading
 import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context, attach, detach, set_value
 from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
@@ -32,12 +32,16 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from otel._config import BatchOptions
 from otel._export_health import DropRecorder, Signal
 
 logger = logging.getLogger(__name__)
 
 Item = TypeVar("Item")
 _NO_RESOURCE = Resource.get_empty()
+# The SDK's defaults: spans wait up to 5 s for a batch, log records 1 s.
+SPAN_BATCH: Final = BatchOptions()
+LOG_BATCH: Final = BatchOptions(schedule_delay_s=1.0)
 
 
 class Batcher(Generic[Item]):
@@ -52,16 +56,14 @@ class Batcher(Generic[Item]):
         *,
         signal: Signal,
         drops: DropRecorder,
-        max_queue_size: int,
-        max_batch_size: int,
-        schedule_delay_s: float,
+        options: BatchOptions,
     ) -> None:
         self._export_batch = export
         self.signal: Signal = signal
         self.drops = drops
-        self.max_queue_size = max_queue_size
-        self.max_batch_size = min(max_batch_size, max_queue_size)
-        self.schedule_delay_s = schedule_delay_s
+        self.max_queue_size = options.max_queue_size
+        self.max_batch_size = min(options.max_batch_size, options.max_queue_size)
+        self.schedule_delay_s = options.schedule_delay_s
         self._queue: deque[Item] = deque()
         self._export_lock = threading.Lock()
         self._shutdown = False
@@ -144,28 +146,41 @@ class Batcher(Generic[Item]):
         self.drops.report_now()
 
 
-class BatchSpanProcessor(SpanProcessor):
-    """Queues sampled spans as they end; the exporter gets them in batches on a thread of its own."""
+class _Batching(Generic[Item]):
+    """What both processors share: the batcher, a flush on the caller's thread, and shutdown."""
 
     def __init__(
         self,
-        exporter: SpanExporter,
-        drops: DropRecorder,
+        export: Callable[[Sequence[Item]], bool],
+        shutdown_exporter: Callable[[], object],
         *,
-        max_queue_size: int = 2048,
-        max_batch_size: int = 512,
-        schedule_delay_s: float = 5.0,
-        export_timeout_s: float = 30.0,
+        signal: Signal,
+        drops: DropRecorder,
+        options: BatchOptions,
     ) -> None:
-        self.exporter = exporter
-        self.export_timeout_s = export_timeout_s
-        self.batcher: Batcher[ReadableSpan] = Batcher(
+        self.batcher: Batcher[Item] = Batcher(export, signal=signal, drops=drops, options=options)
+        self._shutdown_exporter = shutdown_exporter
+        self._export_timeout_s = options.export_timeout_s
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        self.batcher.export_queued()
+        return True
+
+    def shutdown(self) -> None:
+        self.batcher.shutdown(self._export_timeout_s)
+        self._shutdown_exporter()
+
+
+class BatchSpanProcessor(_Batching[ReadableSpan], SpanProcessor):
+    """Queues sampled spans as they end; the exporter gets them in batches on a thread of its own."""
+
+    def __init__(self, exporter: SpanExporter, drops: DropRecorder, options: BatchOptions = SPAN_BATCH) -> None:
+        super().__init__(
             lambda spans: exporter.export(spans) is SpanExportResult.SUCCESS,
+            exporter.shutdown,
             signal="traces",
             drops=drops,
-            max_queue_size=max_queue_size,
-            max_batch_size=max_batch_size,
-            schedule_delay_s=schedule_delay_s,
+            options=options,
         )
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
@@ -176,41 +191,21 @@ class BatchSpanProcessor(SpanProcessor):
         if context is not None and context.trace_flags.sampled:
             self.batcher.offer(span)
 
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        self.batcher.export_queued()
-        return True
 
-    def shutdown(self) -> None:
-        self.batcher.shutdown(self.export_timeout_s)
-        self.exporter.shutdown()
-
-
-class BatchLogRecordProcessor(LogRecordProcessor):
+class BatchLogRecordProcessor(_Batching[ReadableLogRecord], LogRecordProcessor):
     """Queues log records as they are emitted; the exporter gets them in batches on a thread of its own.
 
     The record is queued as the read-only view the exporters take, sharing (not copying) the API record:
     nothing changes it after ``emit``, and the context it holds lives at most until the batch leaves.
     """
 
-    def __init__(
-        self,
-        exporter: LogRecordExporter,
-        drops: DropRecorder,
-        *,
-        max_queue_size: int = 2048,
-        max_batch_size: int = 512,
-        schedule_delay_s: float = 1.0,
-        export_timeout_s: float = 30.0,
-    ) -> None:
-        self.exporter = exporter
-        self.export_timeout_s = export_timeout_s
-        self.batcher: Batcher[ReadableLogRecord] = Batcher(
+    def __init__(self, exporter: LogRecordExporter, drops: DropRecorder, options: BatchOptions = LOG_BATCH) -> None:
+        super().__init__(
             lambda records: exporter.export(records) is LogRecordExportResult.SUCCESS,
+            exporter.shutdown,
             signal="logs",
             drops=drops,
-            max_queue_size=max_queue_size,
-            max_batch_size=max_batch_size,
-            schedule_delay_s=schedule_delay_s,
+            options=options,
         )
 
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
@@ -223,11 +218,3 @@ class BatchLogRecordProcessor(LogRecordProcessor):
                 limits=log_record.limits,
             )
         )
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        self.batcher.export_queued()
-        return True
-
-    def shutdown(self) -> None:
-        self.batcher.shutdown(self.export_timeout_s)
-        self.exporter.shutdown()  # type: ignore[no-untyped-call]  # the SDK leaves it unannotated

@@ -8,7 +8,7 @@ does, because a typo in an observability knob must never stop the service from s
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import AliasChoices, Field, ValidationError, ValidatorFunctionWrapHandler, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,6 +20,15 @@ ExporterName = Literal["otlp", "console", "none"]
 LogFormat = Literal["auto", "text", "json"]
 
 DEFAULT_EXCLUDED_URLS = "/health,/ready,/metrics"
+
+
+class BatchOptions(NamedTuple):
+    """One batch processor's settings (``OTEL_BSP_*`` or ``OTEL_BLRP_*``), in the units it uses."""
+
+    max_queue_size: int = 2048
+    max_batch_size: int = 512
+    schedule_delay_s: float = 5.0
+    export_timeout_s: float = 30.0
 
 
 def _env(*names: str) -> Any:
@@ -110,6 +119,24 @@ class TelemetrySettings(BaseSettings):
         if self.log_format == "auto":
             return self.environment not in {"development", "dev", "local"}
         return self.log_format == "json"
+
+    @property
+    def span_batch(self) -> BatchOptions:
+        return BatchOptions(
+            self.bsp_max_queue_size,
+            self.bsp_max_export_batch_size,
+            self.bsp_schedule_delay_ms / 1000,
+            self.bsp_export_timeout_ms / 1000,
+        )
+
+    @property
+    def log_batch(self) -> BatchOptions:
+        return BatchOptions(
+            self.blrp_max_queue_size,
+            self.blrp_max_export_batch_size,
+            self.blrp_schedule_delay_ms / 1000,
+            self.blrp_export_timeout_ms / 1000,
+        )
 
     @property
     def excluded_paths(self) -> frozenset[str]:

@@ -76,28 +76,10 @@ def otlp_pipeline(settings: TelemetrySettings) -> Pipeline:
     drops = DropRecorder()
     pipeline = Pipeline(drops=drops)
     if (spans := _exporters.span_exporter(settings)) is not None:
-        pipeline.span_processors.append(
-            BatchSpanProcessor(
-                _redacting_spans(spans),
-                drops,
-                max_queue_size=settings.bsp_max_queue_size,
-                max_batch_size=settings.bsp_max_export_batch_size,
-                schedule_delay_s=settings.bsp_schedule_delay_ms / 1000,
-                export_timeout_s=settings.bsp_export_timeout_ms / 1000,
-            )
-        )
+        pipeline.span_processors.append(BatchSpanProcessor(_redacting_spans(spans), drops, settings.span_batch))
     _metric_readers(pipeline, settings)
     if (logs := _exporters.log_exporter(settings)) is not None:
-        pipeline.log_processors.append(
-            BatchLogRecordProcessor(
-                _redacting_logs(logs),
-                drops,
-                max_queue_size=settings.blrp_max_queue_size,
-                max_batch_size=settings.blrp_max_export_batch_size,
-                schedule_delay_s=settings.blrp_schedule_delay_ms / 1000,
-                export_timeout_s=settings.blrp_export_timeout_ms / 1000,
-            )
-        )
+        pipeline.log_processors.append(BatchLogRecordProcessor(_redacting_logs(logs), drops, settings.log_batch))
     return pipeline
 
 

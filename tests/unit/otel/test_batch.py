@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 from otel._batch import BatchLogRecordProcessor, BatchSpanProcessor
+from otel._config import BatchOptions
 
 
 class _Exporter(SpanExporter):
@@ -52,7 +53,7 @@ class _Exporter(SpanExporter):
 
 
 def _tracer(exporter: SpanExporter, drops: Drops, **options: float) -> tuple[TracerProvider, BatchSpanProcessor]:
-    processor = BatchSpanProcessor(exporter, drops.recorder, **options)  # type: ignore[arg-type]
+    processor = BatchSpanProcessor(exporter, drops.recorder, BatchOptions(**options))  # type: ignore[arg-type]
     provider = TracerProvider(shutdown_on_exit=False)
     provider.add_span_processor(processor)
     return provider, processor
@@ -120,7 +121,7 @@ def test_force_flush_exports_everything_on_the_callers_thread_in_batches() -> No
 
 def test_unsampled_spans_are_not_queued() -> None:
     exporter, drops = _Exporter(), Drops()
-    processor = BatchSpanProcessor(exporter, drops.recorder, schedule_delay_s=60)
+    processor = BatchSpanProcessor(exporter, drops.recorder, BatchOptions(schedule_delay_s=60))
     provider = TracerProvider(sampler=ALWAYS_OFF, shutdown_on_exit=False)
     provider.add_span_processor(processor)
 
@@ -224,7 +225,9 @@ def test_log_records_are_queued_as_readable_records_and_counted_like_spans() -> 
     refusing = _RefusingLogExporter()
     provider = LoggerProvider(shutdown_on_exit=False)
     provider.add_log_record_processor(
-        BatchLogRecordProcessor(refusing, drops.recorder, max_queue_size=3, max_batch_size=3, schedule_delay_s=60)
+        BatchLogRecordProcessor(
+            refusing, drops.recorder, BatchOptions(max_queue_size=3, max_batch_size=3, schedule_delay_s=60)
+        )
     )
     logger = provider.get_logger("test")
     for index in range(5):  # the worker may take the first batch at once; what the queue cannot hold is lost
@@ -244,7 +247,8 @@ def test_log_records_are_queued_as_readable_records_and_counted_like_spans() -> 
 def test_log_records_reach_the_exporter_with_their_resource_and_scope() -> None:
     exported = InMemoryLogRecordExporter()
     provider = LoggerProvider(shutdown_on_exit=False)
-    provider.add_log_record_processor(BatchLogRecordProcessor(exported, Drops().recorder, schedule_delay_s=60))
+    processor = BatchLogRecordProcessor(exported, Drops().recorder, BatchOptions(schedule_delay_s=60))
+    provider.add_log_record_processor(processor)
 
     provider.get_logger("tests.scope").emit(body="hello")
     provider.force_flush()

@@ -8,6 +8,8 @@ import pytest
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from otel import TelemetrySettings
+from otel._batch import LOG_BATCH, SPAN_BATCH
+from otel._config import BatchOptions
 from otel._exporters import OtlpTarget
 from otel._resource import build_resource
 from otel._sampling import build_sampler
@@ -32,6 +34,23 @@ def test_standard_variables_are_honoured(monkeypatch: pytest.MonkeyPatch) -> Non
     assert "TraceIdRatioBased{0.25}" in sampler.get_description()
     target = OtlpTarget.for_signal(settings, "traces")
     assert (target.endpoint, target.grpc, target.insecure) == ("http://collector:4317", True, True)
+
+
+def test_batch_processor_settings_default_to_the_sdks_and_convert_milliseconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("OTEL_BSP_SCHEDULE_DELAY", "OTEL_BLRP_MAX_QUEUE_SIZE", "OTEL_BLRP_EXPORT_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    assert (TelemetrySettings().span_batch, TelemetrySettings().log_batch) == (SPAN_BATCH, LOG_BATCH)
+    assert (SPAN_BATCH.schedule_delay_s, LOG_BATCH.schedule_delay_s) == (5.0, 1.0)
+
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "250")
+    monkeypatch.setenv("OTEL_BLRP_MAX_QUEUE_SIZE", "64")
+    monkeypatch.setenv("OTEL_BLRP_EXPORT_TIMEOUT", "1500")
+    settings = TelemetrySettings()
+
+    assert settings.span_batch == BatchOptions(2048, 512, 0.25, 30.0)
+    assert settings.log_batch == BatchOptions(64, 512, 1.0, 1.5)
 
 
 def test_bad_values_log_once_and_fall_back(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
