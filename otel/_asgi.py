@@ -3,9 +3,12 @@
 One pure-ASGI middleware does all of it, written directly on the OpenTelemetry API. It replaces
 FastAPI's native telemetry (switched off by ``otel.fastapi_telemetry``) because that costs about
 200 us per request on our machines: a provider lookup and a walk of the middleware stack per request,
-attributes set twice, per-request telemetry state read back by the routing. The span, its name
-(``{method} {http.route}``), its attributes and the two stable-convention HTTP instruments are the
-same; only the instrumentation scope differs (``otel.asgi``).
+attributes set twice, per-request telemetry state read back by the routing. The span name
+(``{method} {http.route}``, converters dropped from the template), the attributes and the two
+stable-convention HTTP instruments follow the same conventions. What differs: the instrumentation
+scope (``otel.asgi``); ``error.type`` is the exception's type only when one reaches this middleware,
+and the status code when the app's own handlers answered 5xx; a response that never completed
+(client gone, app returned early) is ``incomplete_response``.
 
 FastAPI's operation spans (dependencies, endpoint, serialization) exist only inside its own server
 span, so with ``OTEL_PYTHON_FASTAPI_OPERATION_SPANS=true`` FastAPI makes the server span and the
@@ -14,13 +17,16 @@ metrics, and this middleware only adds what FastAPI leaves out (see ``_in_curren
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final
 
 from opentelemetry import context, propagate, trace
-from opentelemetry.metrics import get_meter_provider
+from opentelemetry.metrics import MeterProvider, get_meter_provider
+from opentelemetry.propagators.textmap import Getter, TextMapPropagator
 from opentelemetry.trace import SpanKind, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -36,12 +42,14 @@ from otel._http import (
 )
 
 access_logger = logging.getLogger("otel.access")
+logger = logging.getLogger(__name__)
 
 _REQUEST_ID_HEADER: Final = b"x-request-id"
 _USER_AGENT_HEADER: Final = b"user-agent"
 _HOST_HEADER: Final = b"host"
-# What the default propagators (W3C trace context and baggage) read; nothing else is worth decoding.
-_PROPAGATION_HEADERS: Final = frozenset({b"traceparent", b"tracestate", b"baggage"})
+# What the default propagators (W3C trace context and baggage) read. With any other propagator
+# configured (OTEL_PROPAGATORS=b3, jaeger, xray...) every header is handed over: some read prefixed names.
+_W3C_HEADERS: Final = frozenset({b"traceparent", b"tracestate", b"baggage"})
 _INCOMPLETE: Final = "incomplete_response"
 
 
@@ -50,7 +58,8 @@ class _Request:
 
     __slots__ = ("carrier", "client_request_id", "host", "user_agent")
 
-    def __init__(self, scope: Scope) -> None:
+    def __init__(self, scope: Scope, propagation_headers: frozenset[bytes] | None) -> None:
+        """``propagation_headers``: the names the propagators read, or None for every header."""
         self.client_request_id: str | None = None
         self.user_agent: str | None = None
         self.host: str | None = None
@@ -62,7 +71,7 @@ class _Request:
                 self.user_agent = value.decode("latin-1")
             elif name == _HOST_HEADER:
                 self.host = value.decode("latin-1")
-            elif name in _PROPAGATION_HEADERS:
+            if propagation_headers is None or name in propagation_headers:
                 carrier: dict[str, str] = self.carrier if self.carrier is not None else {}
                 key, text = name.decode("latin-1"), value.decode("latin-1")
                 carrier[key] = f"{carrier[key]},{text}" if key in carrier else text
@@ -79,12 +88,12 @@ class _ServerExchange:
 
     __slots__ = (
         "attributes",
-        "context_token",
         "downstream",
         "extra_headers",
         "finished",
         "instruments",
         "method",
+        "otel_context",
         "request",
         "request_context",
         "scheme",
@@ -117,7 +126,7 @@ class _ServerExchange:
         if version := scope.get("http_version"):
             self.attributes["network.protocol.version"] = version
         self.span: trace.Span = trace.INVALID_SPAN
-        self.context_token: object | None = None
+        self.otel_context: context.Context | None = None  # made current for the app by the middleware
         if tracer is not None:
             self._start_span(tracer, scheme, original_method if method != original_method else None)
         request_context.span = self.span
@@ -125,14 +134,14 @@ class _ServerExchange:
         self.status_code: int | None = None
         self.trailers = False
         self.finished = False
-        if instruments is not None:
-            instruments.request_started(method, scheme)
         self.method, self.scheme = method, scheme
         self.started = time.perf_counter()
+        if instruments is not None:  # last: nothing above may fail once the request is counted
+            instruments.request_started(method, scheme)
 
     def _start_span(self, tracer: trace.Tracer, scheme: str, original_method: str | None) -> None:
         scope, request = self.scope, self.request
-        parent = propagate.extract(request.carrier) if request.carrier else None
+        parent = propagate.extract(request.carrier, getter=_HEADERS) if request.carrier else None
         attributes = {
             **self.attributes,
             **server_address(request.host, scope.get("server"), scheme),
@@ -148,7 +157,7 @@ class _ServerExchange:
         if request.user_agent is not None:
             attributes["user_agent.original"] = request.user_agent
         self.span = tracer.start_span(self.span_name, context=parent, kind=SpanKind.SERVER, attributes=attributes)
-        self.context_token = context.attach(trace.set_span_in_context(self.span, parent))
+        self.otel_context = trace.set_span_in_context(self.span, parent)
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
@@ -167,8 +176,6 @@ class _ServerExchange:
     def close(self) -> None:
         if not self.finished:
             self.finish(_INCOMPLETE)
-        if self.context_token is not None:
-            context.detach(self.context_token)  # type: ignore[arg-type]  # the token attach returned
 
     def finish(self, error_type: str | None) -> None:
         self.finished = True
@@ -216,7 +223,11 @@ class RequestTelemetryMiddleware:
         # the middleware stack is built), rebuilt only when a provider changes.
         self._tracer_provider: trace.TracerProvider | None = None
         self._tracer: trace.Tracer | None = None
+        self._meter_provider: MeterProvider | None = None
         self._instruments: HttpServerInstruments | None = None
+        self._textmap: TextMapPropagator | None = None
+        self._propagation_headers: frozenset[bytes] | None = _W3C_HEADERS
+        self._start_failed = False
 
     def _current_tracer(self) -> trace.Tracer | None:
         provider = trace.get_tracer_provider()
@@ -228,16 +239,25 @@ class RequestTelemetryMiddleware:
 
     def _current_instruments(self) -> HttpServerInstruments | None:
         provider = get_meter_provider()
-        instruments = self._instruments
-        if instruments is None or instruments.provider is not provider:
-            instruments = self._instruments = instruments_for(provider)
-        return None if instruments.unconfigured else instruments
+        if provider is not self._meter_provider:
+            self._meter_provider = provider
+            self._instruments = instruments_for(provider)
+        return self._instruments
+
+    def _current_propagation_headers(self) -> frozenset[bytes] | None:
+        """The W3C headers when only W3C propagators are configured, else None: every header."""
+        textmap = propagate.get_global_textmap()
+        if textmap is not self._textmap:
+            self._textmap = textmap
+            fields = frozenset(field.lower().encode("latin-1") for field in textmap.fields)
+            self._propagation_headers = fields if fields <= _W3C_HEADERS else None
+        return self._propagation_headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request = _Request(scope)
+        request = _Request(scope, self._current_propagation_headers())
         context_ = RequestContext(accept_request_id(request.client_request_id))
         if scope["path"] in self.excluded_paths:
             await self._untraced(scope, receive, send, context_)
@@ -245,12 +265,28 @@ class RequestTelemetryMiddleware:
         if self.server_span:
             tracer, instruments = self._current_tracer(), self._current_instruments()
             if tracer is not None or instruments is not None:
-                exchange = _ServerExchange(
-                    scope, send, request, context_, tracer=tracer, instruments=instruments, methods=self.known_methods
-                )
-                await self._traced(scope, receive, send, exchange)
-                return
+                try:
+                    exchange = _ServerExchange(
+                        scope,
+                        send,
+                        request,
+                        context_,
+                        tracer=tracer,
+                        instruments=instruments,
+                        methods=self.known_methods,
+                    )
+                except Exception:  # a broken sampler or propagator must not fail the request
+                    self._report_start_failure()
+                else:
+                    await self._traced(scope, receive, send, exchange)
+                    return
         await self._in_current_span(scope, receive, send, request, context_)
+
+    def _report_start_failure(self) -> None:
+        """Once with the stack; a failure that repeats on every request must not flood the log."""
+        level = logging.DEBUG if self._start_failed else logging.ERROR
+        self._start_failed = True
+        logger.log(level, "could not start the request's telemetry; serving it without", exc_info=True)
 
     async def _untraced(self, scope: Scope, receive: Receive, send: Send, request: RequestContext) -> None:
         """Health checks and scrapes: a request id, and nothing recorded."""
@@ -261,15 +297,18 @@ class RequestTelemetryMiddleware:
             _current.reset(token)
 
     async def _traced(self, scope: Scope, receive: Receive, send: Send, exchange: _ServerExchange) -> None:
-        context_token = _current.set(exchange.request_context)
+        request_token = _current.set(exchange.request_context)
+        span_token = context.attach(exchange.otel_context) if exchange.otel_context is not None else None
         try:
             await self.app(scope, receive, exchange.send)
         except Exception as exc:
             exchange.fail(exc)
             raise
         finally:
-            exchange.close()
-            _current.reset(context_token)
+            exchange.close()  # while the span is still current: the duration's exemplar and the log need it
+            if span_token is not None:
+                context.detach(span_token)
+            _current.reset(request_token)
 
     async def _in_current_span(
         self, scope: Scope, receive: Receive, send: Send, request: _Request, request_context: RequestContext
@@ -306,6 +345,20 @@ class RequestTelemetryMiddleware:
         finally:
             _log_request(scope, status_code, time.perf_counter() - started, request.user_agent, route_template(scope))
             _current.reset(context_token)
+
+
+class _HeaderGetter(Getter[dict[str, str]]):
+    """Reads the lower-cased ASGI header names whatever case a propagator asks in (X-Amzn-Trace-Id...)."""
+
+    def get(self, carrier: dict[str, str], key: str) -> list[str] | None:
+        value = carrier.get(key.lower())
+        return None if value is None else [value]
+
+    def keys(self, carrier: dict[str, str]) -> list[str]:
+        return list(carrier)
+
+
+_HEADERS: Final = _HeaderGetter()
 
 
 def _response_headers(request: RequestContext, span: trace.Span) -> list[tuple[bytes, bytes]]:
@@ -366,10 +419,20 @@ def route_template(scope: Scope) -> str | None:
         return str(native)
     routing = scope.get("fastapi")
     effective = routing.get("effective_route_context") if isinstance(routing, dict) else None
-    full = getattr(effective, "path", None)
-    if isinstance(full, str) and full:
-        return full
-    return getattr(scope.get("route"), "path", None)
+    path = getattr(effective, "path", None)
+    if not isinstance(path, str) or not path:
+        path = getattr(scope.get("route"), "path", None)
+    return _without_converters(path) if path and ":" in path else path
+
+
+_CONVERTER: Final = re.compile(r"\{([^{}:]+):[^{}]*\}")
+
+
+@functools.lru_cache(maxsize=256)
+def _without_converters(path: str) -> str:
+    """``/items/{item_id:int}`` as ``/items/{item_id}``: the template as OpenAPI and FastAPI's telemetry
+    spell it, so a route's series do not change name with its converter."""
+    return _CONVERTER.sub(r"{\1}", path)
 
 
 def _log_request(scope: Scope, status_code: int, elapsed: float, user_agent: str | None, route: str | None) -> None:

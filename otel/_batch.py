@@ -115,12 +115,22 @@ class Batcher(Generic[Item]):
                 count -= count % size
             token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
             try:
-                while count > 0:
-                    batch = [queue.popleft() for _ in range(min(size, count))]
+                while count > 0 and (batch := self._take(min(size, count))):
                     count -= len(batch)
                     self._send(batch)
             finally:
                 detach(token)
+
+    def _take(self, count: int) -> list[Item]:
+        """Up to ``count`` items; fewer when a shutdown that gave up waiting on this worker took the rest."""
+        batch: list[Item] = []
+        take = self._queue.popleft
+        try:
+            for _ in range(count):
+                batch.append(take())
+        except IndexError:
+            pass
+        return batch
 
     def _send(self, batch: list[Item]) -> None:
         try:
@@ -140,8 +150,8 @@ class Batcher(Generic[Item]):
         self._worker.join(timeout_s)
         if not self._worker.is_alive():
             self.export_queued()
-        left = len(self._queue)
-        self._queue.clear()
+        # A worker still stuck in an export may pop concurrently: each item is taken by one side only.
+        left = len(self._take(len(self._queue)))
         self.drops.dropped(self.signal, "shutdown", left)
         self.drops.report_now()
 

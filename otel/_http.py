@@ -83,12 +83,16 @@ _by_provider: weakref.WeakKeyDictionary[metrics.MeterProvider, HttpServerInstrum
 _by_provider_lock = threading.Lock()
 
 
-def instruments_for(provider: metrics.MeterProvider) -> HttpServerInstruments:
-    """One set per meter provider, shared by every app of the process.
+def instruments_for(provider: metrics.MeterProvider) -> HttpServerInstruments | None:
+    """One set per configured meter provider, shared by every app of the process; None before one is set.
 
     The SDK hands back the instrument registered first when the same name is created again, and drops
     the callbacks of the later one: a second app with instruments of its own would not be observed.
+    Nothing is created on the API's stand-in provider either: it would hand its instruments, callback
+    included, to the real provider once that is set, and the real set's callback would be dropped.
     """
+    if _unconfigured(provider):
+        return None
     with _by_provider_lock:
         instruments = _by_provider.get(provider)
         if instruments is None:
@@ -96,17 +100,23 @@ def instruments_for(provider: metrics.MeterProvider) -> HttpServerInstruments:
         return instruments
 
 
+def _unconfigured(provider: metrics.MeterProvider) -> bool:
+    """The API's stand-in before any provider is set, or the no-op one (``OTEL_SDK_DISABLED``): both record
+    nothing, so the measurements are skipped altogether. The API has no public test for the stand-in."""
+    return isinstance(provider, metrics.NoOpMeterProvider) or type(provider).__name__ == "_ProxyMeterProvider"
+
+
 class HttpServerInstruments:
     """``http.server.request.duration`` and ``http.server.active_requests`` from one meter provider.
 
     The number of active requests is observed when metrics are collected rather than added to and taken
     from on every request: the same cumulative, non-monotonic sum reaches the exporters, for a dictionary
-    update instead of two SDK measurements per request (about 20 us each on our machines).
+    update instead of two SDK measurements per request (about 20 us each on our machines). It keeps no
+    reference to the provider, so a provider that is shut down and dropped leaves ``_by_provider``.
     """
 
     def __init__(self, provider: metrics.MeterProvider) -> None:
         meter = provider.get_meter(SCOPE, schema_url=SCHEMA_URL)
-        self.provider = provider
         self.duration: Histogram = meter.create_histogram(
             "http.server.request.duration",
             unit="s",
@@ -120,11 +130,6 @@ class HttpServerInstruments:
             callbacks=[self._observe_active],
             unit="{request}",
             description="Number of active HTTP server requests.",
-        )
-        # The API's stand-in before any provider is set (and the no-op one) records nothing: with the SDK
-        # disabled, skip the measurements altogether. The API has no public test for it.
-        self.unconfigured = isinstance(provider, metrics.NoOpMeterProvider) or (
-            type(provider).__name__ == "_ProxyMeterProvider"
         )
 
     def request_started(self, method: str, scheme: str) -> None:

@@ -103,7 +103,7 @@ def create_app(
         summary="Records browsing sessions posted by the MindHit browser extension.",
         lifespan=lifespan,
         dependencies=[Depends(forbid_unknown_query_parameters)],
-        # FastAPI makes the server span and HTTP metrics itself; the kit tunes it (excluded paths...).
+        # Off unless OTEL_PYTHON_FASTAPI_OPERATION_SPANS=true: the kit's middleware makes the server span.
         telemetry=otel.fastapi_telemetry(telemetry_settings),
     )
     app_metrics = AppMetrics(version=__version__)
@@ -125,7 +125,7 @@ def create_app(
 
     # Each add_middleware wraps the previous ones, so the order here is innermost first: the body
     # limit, the 500 net, CORS and the security headers (so every answer, a preflight's or a 500's,
-    # carries them), then (outermost of ours) the kit's request context middleware.
+    # carries them), then (outermost of ours) the kit's request telemetry middleware.
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(UnhandledErrorMiddleware, metrics=app_metrics)
     add_security_middleware(app, cors_allow_origins=settings.cors_origins)

@@ -194,6 +194,33 @@ def test_what_a_stuck_exporter_still_holds_at_shutdown_counts_as_lost_and_so_doe
     assert drops.counts() == {("traces", "shutdown"): 6}
 
 
+def test_a_shutdown_that_gives_up_on_a_stuck_export_takes_each_item_once() -> None:
+    """The stuck export resumes after shutdown took the rest: it must find nothing, not fail popping."""
+    exporter, drops = _Exporter(gated=True), Drops()
+    _, processor = _tracer(exporter, drops, max_queue_size=10, max_batch_size=2, schedule_delay_s=60)
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(processor)
+    _spans(provider, range(5))
+    errors: list[BaseException] = []
+
+    def flush() -> None:
+        try:
+            processor.force_flush()  # counts five queued items, then blocks exporting the first two
+        except BaseException as exc:  # what the thread raised is the finding
+            errors.append(exc)
+
+    flushing = threading.Thread(target=flush)
+    flushing.start()
+    assert exporter.entered.wait(5)
+    processor.batcher.shutdown(0.2)
+    exporter.release.set()
+    flushing.join(5)
+
+    assert errors == []
+    assert exporter.names == ["span 0", "span 1"]
+    assert drops.counts() == {("traces", "shutdown"): 3}
+
+
 def test_shutdown_exports_what_is_queued() -> None:
     exporter, drops = _Exporter(), Drops()
     provider, _ = _tracer(exporter, drops, max_batch_size=100, schedule_delay_s=60)
@@ -281,5 +308,7 @@ def test_a_forked_child_exports_with_a_worker_of_its_own() -> None:
     os.close(read_end)
 
     assert answer == b"1"
-    assert exporter.batches == []  # nothing the child did reached the parent's exporter
+    _spans(provider, range(2, 4))  # and the parent's own worker carries on, untouched by the fork
+    assert exporter.exported.wait(5)
+    assert (exporter.names, exporter.threads) == (["span 2", "span 3"], ["otel-batch-traces"])
     provider.shutdown()

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
+from opentelemetry.metrics import NoOpMeterProvider
+from opentelemetry.metrics._internal import _ProxyMeterProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, Sum
 
@@ -94,8 +99,22 @@ def test_apps_sharing_a_meter_provider_share_one_set_of_instruments() -> None:
     assert values == [2]
 
 
-def test_without_a_configured_meter_provider_the_instruments_say_so() -> None:
-    from opentelemetry.metrics import NoOpMeterProvider
+def test_no_instruments_on_the_apis_stand_in_or_no_op_provider() -> None:
+    """The stand-in would hand its instruments to the real provider later, callback and all."""
+    stand_in = _ProxyMeterProvider()
 
-    assert HttpServerInstruments(NoOpMeterProvider()).unconfigured
-    assert not HttpServerInstruments(MeterProvider()).unconfigured
+    assert instruments_for(stand_in) is None
+    assert instruments_for(NoOpMeterProvider()) is None
+    assert stand_in._meters == []  # nothing was created on it
+    assert instruments_for(MeterProvider(shutdown_on_exit=False)) is not None
+
+
+def test_a_dropped_provider_leaves_the_shared_instruments() -> None:
+    provider = MeterProvider(shutdown_on_exit=False)
+    assert instruments_for(provider) is not None
+    gone = weakref.ref(provider)
+
+    del provider
+    gc.collect()
+
+    assert gone() is None

@@ -9,12 +9,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from typing import Any, NoReturn
 
 import pytest
 from fastapi import APIRouter, BackgroundTasks, FastAPI, HTTPException
-from fastapi.telemetry import TelemetryConfig
 from fastapi.testclient import TestClient
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry import propagate
+from opentelemetry.context import Context
+from opentelemetry.propagators.textmap import Getter, TextMapPropagator, default_getter
+from opentelemetry.sdk.trace import Tracer
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, StatusCode, TraceFlags, set_span_in_context
 
 import otel
 from otel._asgi import _is_last
@@ -135,16 +139,14 @@ def test_one_request_completed_record_per_request_with_level_by_status(
     assert "user_agent.original" in first
 
 
-@pytest.mark.parametrize("native_telemetry", [True, False], ids=["fastapi-telemetry", "no-fastapi-telemetry"])
+@pytest.mark.parametrize("operation_spans", [True, False], ids=["fastapi-telemetry", "kit-server-span"])
 def test_the_request_log_names_the_full_route_template_through_included_routers(
-    native_telemetry: bool, caplog: pytest.LogCaptureFixture, request: pytest.FixtureRequest
+    operation_spans: bool, caplog: pytest.LogCaptureFixture, capotel: TelemetryCapture
 ) -> None:
-    """Without FastAPI's telemetry (OTEL_SDK_DISABLED) the request log still has the routers' prefixes."""
-    # Configured providers are what turn FastAPI's telemetry on.
-    capotel: TelemetryCapture | None = request.getfixturevalue("capotel") if native_telemetry else None
-    settings = otel.TelemetrySettings()
-    off: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
-    app = FastAPI(telemetry=otel.fastapi_telemetry(settings) if native_telemetry else off)
+    """The template comes from FastAPI's telemetry when it is on (operation spans), else from its routing
+    scope; either way with the routers' prefixes, and the span agrees with the log."""
+    settings = otel.TelemetrySettings(OTEL_PYTHON_FASTAPI_OPERATION_SPANS=str(operation_spans).lower())
+    app = FastAPI(telemetry=otel.fastapi_telemetry(settings))
     items = APIRouter(prefix="/items")
 
     @items.get("/{item_id}")
@@ -161,8 +163,10 @@ def test_the_request_log_names_the_full_route_template_through_included_routers(
 
     (record,) = [record for record in caplog.records if record.name == "otel.access"]
     assert getattr(record, "http.route") == "/api/v1/items/{item_id}"
-    if capotel is not None:  # and the log agrees with the server span
-        assert dict(capotel.span(kind=SpanKind.SERVER).attributes or {})["http.route"] == "/api/v1/items/{item_id}"
+    server = capotel.span(kind=SpanKind.SERVER)
+    assert server.instrumentation_scope is not None
+    assert server.instrumentation_scope.name == ("fastapi" if operation_spans else "otel.asgi")
+    assert dict(server.attributes or {})["http.route"] == "/api/v1/items/{item_id}"
 
 
 def test_5xx_marks_the_server_span_as_error(client: TestClient, capotel: TelemetryCapture) -> None:
@@ -282,11 +286,95 @@ def test_the_span_and_the_duration_end_with_the_response_not_with_background_tas
     assert capotel.histogram("http.server.request.duration", {"http.route": "/later"}).max < 0.3  # type: ignore[operator]
 
 
-def test_excluded_paths_record_no_metrics_either(client: TestClient, capotel: TelemetryCapture) -> None:
-    client.get("/health")
+def test_excluded_paths_record_no_metrics_either(capotel: TelemetryCapture) -> None:
+    """Active requests are read while each request is in flight: 1 for a traced path, 0 for /health."""
+    app = FastAPI(telemetry=otel.fastapi_telemetry(otel.TelemetrySettings()))
 
-    assert capotel.metric_points("http.server.request.duration") == []
-    assert all(value == 0 for _, value in capotel.metric_points("http.server.active_requests"))
+    def active() -> int:
+        return sum(value for _, value in capotel.metric_points("http.server.active_requests", {"url.scheme": "http"}))
+
+    @app.get("/health")
+    def health() -> dict[str, int]:
+        return {"active": active()}
+
+    @app.get("/traced")
+    def traced() -> dict[str, int]:
+        return {"active": active()}
+
+    otel.instrument_app(app, otel.TelemetrySettings())
+    with TestClient(app) as client:
+        assert client.get("/traced").json() == {"active": 1}
+        assert client.get("/health").json() == {"active": 0}
+
+    assert [attrs["http.route"] for attrs, _ in capotel.metric_points("http.server.request.duration")] == ["/traced"]
+
+
+def test_a_route_converter_is_not_part_of_the_template(capotel: TelemetryCapture) -> None:
+    app = FastAPI(telemetry=otel.fastapi_telemetry(otel.TelemetrySettings()))
+
+    @app.get("/things/{thing_id:int}/parts/{part}")
+    def read_part(thing_id: int, part: str) -> dict[str, str]:
+        return {"part": part}
+
+    otel.instrument_app(app, otel.TelemetrySettings())
+    with TestClient(app) as client:
+        assert client.get("/things/7/parts/wheel").status_code == 200
+
+    server = capotel.span(kind=SpanKind.SERVER)
+    assert server.name == "GET /things/{thing_id}/parts/{part}"
+    assert dict(server.attributes or {})["http.route"] == "/things/{thing_id}/parts/{part}"
+
+
+class _UpstreamPropagator(TextMapPropagator):
+    """A propagator reading one capitalised header, as AWS X-Ray's or B3's do, through the getter."""
+
+    fields = frozenset({"X-Upstream-Trace"})  # type: ignore[assignment]
+
+    def extract(self, carrier: Any, context: Context | None = None, getter: Getter[Any] = default_getter) -> Context:
+        (value,) = getter.get(carrier, "X-Upstream-Trace") or ("",)
+        trace_id, _, span_id = value.partition("-")
+        parent = SpanContext(int(trace_id, 16), int(span_id, 16), is_remote=True, trace_flags=TraceFlags(1))
+        return set_span_in_context(NonRecordingSpan(parent), context)
+
+    def inject(self, carrier: Any, context: Context | None = None, setter: Any = None) -> None:
+        raise NotImplementedError
+
+
+def test_a_configured_non_w3c_propagator_gets_the_headers_it_reads(
+    client: TestClient, capotel: TelemetryCapture
+) -> None:
+    caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    configured = propagate.get_global_textmap()
+    propagate.set_global_textmap(_UpstreamPropagator())
+    try:
+        client.get("/items/1", headers={"x-upstream-trace": f"{caller_trace}-00f067aa0ba902b7"})
+    finally:
+        propagate.set_global_textmap(configured)
+
+    span = capotel.span(kind=SpanKind.SERVER)
+    assert format(span.context.trace_id, "032x") == caller_trace
+    assert span.parent is not None
+    assert span.parent.span_id == 0x00F067AA0BA902B7
+
+
+def test_a_failure_to_start_the_telemetry_never_fails_the_request(
+    capotel: TelemetryCapture, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_sampler(*_args: object, **_kwargs: object) -> NoReturn:
+        raise RuntimeError("sampler bug")
+
+    app = _app()
+    with TestClient(app) as client, caplog.at_level(logging.DEBUG, logger="otel._asgi"):
+        monkeypatch.setattr(Tracer, "start_span", broken_sampler)
+        responses = [client.get("/items/1") for _ in range(2)]
+
+    assert [r.status_code for r in responses] == [200, 200]
+    assert all(r.headers["x-request-id"] for r in responses)
+    failures = [r for r in caplog.records if r.name == "otel._asgi"]
+    assert [r.levelname for r in failures] == ["ERROR", "DEBUG"]  # the stack once, then quietly
+    assert capotel.spans == []
+    assert len(capotel.find_logs(logger="otel.access")) == 2  # the request log is still written
+    assert capotel.metric_value("http.server.active_requests") == 0
 
 
 _UNCONFIGURED_APP = """
@@ -339,6 +427,47 @@ def test_without_configured_providers_requests_get_an_id_and_a_log_line_and_noth
         "instruments": False,
         "provider": "ProxyTracerProvider",
     }
+
+
+_LATE_PROVIDER_APP = """
+import json
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+import otel
+
+settings = otel.TelemetrySettings()
+app = FastAPI(telemetry=otel.fastapi_telemetry(settings))
+reader = InMemoryMetricReader()
+
+def active() -> list:
+    data = reader.get_metrics_data()  # None until the reader has a provider
+    if data is None:
+        return []
+    return [p.value for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+            if m.name == "http.server.active_requests" for p in m.data.data_points]
+
+@app.get("/active")
+def read_active() -> list:
+    return active()
+
+otel.instrument_app(app, settings)
+with TestClient(app) as client:
+    client.get("/active")  # served on the API's stand-in provider
+    metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+    print(json.dumps({"in_flight": client.get("/active").json(), "after": active()}))
+"""
+
+
+def test_a_request_served_before_the_provider_is_set_does_not_break_active_requests() -> None:
+    """A process of its own: the global meter provider can be set once."""
+    result = subprocess.run(  # noqa: S603  (this interpreter, a fixed script)
+        [sys.executable, "-c", _LATE_PROVIDER_APP], capture_output=True, text=True, check=True, timeout=60
+    )
+
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"in_flight": [1], "after": [0]}
 
 
 def test_with_fastapi_operation_spans_fastapi_makes_the_server_span_and_the_kit_adds_to_it(
