@@ -163,7 +163,7 @@ class _ServerExchange:
         if message["type"] == "http.response.start":
             self.status_code = message["status"]
             self.trailers = bool(message.get("trailers", False))
-            message = {**message, "headers": [*message.get("headers", ()), *self.extra_headers]}
+            message = _with_extra_headers(message, self.extra_headers)
         await self.downstream(message)
         if not self.finished and _is_last(message, trailers=self.trailers):
             self.finish(None)
@@ -380,10 +380,15 @@ def _with_headers(
         if message["type"] == "http.response.start":
             if on_start is not None:
                 on_start(message)
-            message = {**message, "headers": [*message.get("headers", ()), *extra]}
+            message = _with_extra_headers(message, extra)
         await send(message)
 
     return send_with_headers
+
+
+def _with_extra_headers(start: Message, extra: list[tuple[bytes, bytes]]) -> Message:
+    """The ``http.response.start`` message with the kit's headers after the app's own."""
+    return {**start, "headers": [*start.get("headers", ()), *extra]}
 
 
 def _is_last(message: Message, *, trailers: bool) -> bool:

@@ -37,7 +37,3 @@ class RepeatMemo(Generic[Key, Value]):
         if len(self._seen) >= self.probation:
             self._seen.clear()
         self._seen.add(key)
-
-    def clear(self) -> None:
-        self._kept.clear()
-        self._seen.clear()
