@@ -21,7 +21,8 @@ from typing import Any
 
 import grpc
 import pytest
-from _stack import REPO_ROOT, free_ports, http_get, missing
+from _stack import REPO_ROOT, http_get, missing
+from loopback_ports import free_ports
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 

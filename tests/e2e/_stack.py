@@ -2,7 +2,6 @@
 
 import os
 import shutil
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -10,6 +9,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
+from loopback_ports import free_ports
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO_ROOT / "scripts"
@@ -42,20 +42,6 @@ def need_tools(*names: str) -> None:
     absent = [name for name in names if shutil.which(name) is None]
     if absent:
         missing(f"not installed: {', '.join(absent)}")
-
-
-def free_ports(count: int) -> list[int]:
-    """Distinct loopback ports free right now (held open together, so no two are the same)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def stack_environment(stack_dir: Path, **settings: str) -> dict[str, str]:

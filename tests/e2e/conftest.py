@@ -28,7 +28,6 @@ from _pipeline import (
     load_rules_with_short_for,
     running_stack,
 )
-from _stack import free_ports
 from _traffic import (
     OUTAGE_ENVIRONMENT,
     SESSIONS,
@@ -42,6 +41,7 @@ from _traffic import (
     service_environment,
 )
 from fake_slack import running_fake_slack
+from loopback_ports import free_ports
 
 # Requests per route before and after the outage instance's first series reach Prometheus: 40 in
 # the rate5m window is 0.13 req/s, above the alert's 0.05 req/s traffic floor.

@@ -53,9 +53,13 @@ ROUNDS = 6
 # Collector, the load and whatever else runs): a difference below this floor is noise, not the fault.
 # Measured over three or four runs of each of the four variants (November 2026, a benchmark running
 # beside them), the degraded p99 minus the healthy one was -75 to +72 ms (healthy p99 41-169 ms, degraded
-# 37-126 ms). The swing is as large with healthy above degraded, so it is the noise of a statistic that
-# is the 4th-largest of ~430 samples, and nothing measured justifies a lower floor than 75 ms (which the
-# largest swing nearly reaches). The test prints its figures (pytest -rP).
+# 37-126 ms), pooled over all rounds. The swing is as large with healthy above degraded, so it is the
+# noise of a statistic that is the 4th-largest of ~430 samples; a CI run (December 2026) failed on
+# +89 ms. So the p99 compared is each kind of segment's median over the rounds (LoadResult.typical_p99).
+# Over three runs of the four variants (December 2026) the degraded median minus the healthy one was
+# -12 to +13 ms, where the pooled p99s differed by -24 to +32 ms in the same runs. The floor stays at
+# 75 ms: a fault that matters costs seconds (a request waiting on a 2 s export gives medians of 2,048 ms
+# against 33 ms). The test prints every round's figures (pytest -rP).
 P99_NOISE_FLOOR_S = 0.075
 WORKERS = 4
 RATE = 7.5
@@ -126,14 +130,14 @@ class Phase:
         )
 
     def describe(self) -> str:
-        ok = sorted(s.latency for s in self.samples if s.status and s.status < 500)
+        ok = sorted(s.latency for s in self.served)
         q = statistics.quantiles(ok, n=100)
         ms = " ".join(f"{name}={value * 1000:.1f}" for name, value in (("p50", q[49]), ("p90", q[89]), ("p99", q[98])))
         return f"n={len(ok)} {ms} max={ok[-1] * 1000:.1f} ms, threads {self.threads}"
 
     @property
-    def p99(self) -> float:
-        return LoadResult.p99([s for s in self.samples if s.status and s.status < 500])
+    def served(self) -> list[Any]:
+        return [s for s in self.samples if s.status and s.status < 500]
 
 
 def _run_phase(service: ServiceProcess, seconds: float) -> Phase:
@@ -152,6 +156,21 @@ def _assert_served(phase: Phase, what: str) -> None:
     statuses = sorted({s.status for s in phase.samples})
     assert phase.samples, what
     assert all(200 <= s.status < 500 for s in phase.samples), f"{what}: statuses {statuses}"
+
+
+def _assert_tail_latency_kept(healthy: list[Phase], degraded: list[Phase], what: str) -> None:
+    good = LoadResult.typical_p99([phase.served for phase in healthy])
+    bad = LoadResult.typical_p99([phase.served for phase in degraded])
+    rounds = " ".join(
+        f"{LoadResult.p99(h.served) * 1000:.0f}/{LoadResult.p99(d.served) * 1000:.0f}"
+        for h, d in zip(healthy, degraded, strict=True)
+    )
+    figures = (
+        f"healthy {Phase.merge(healthy).describe()}; degraded {Phase.merge(degraded).describe()}; "
+        f"p99 ms healthy/degraded by round {rounds}; medians {good * 1000:.1f}/{bad * 1000:.1f}"
+    )
+    print(f"{what}: {figures}")  # see P99_NOISE_FLOOR_S
+    assert bad <= max(P99_RATIO * good, good + P99_NOISE_FLOOR_S), f"{what}: {figures}"
 
 
 def _sdk_log_lines(service: ServiceProcess, since_line: int) -> list[str]:
@@ -240,9 +259,7 @@ def test_a_dead_or_hanging_collector_under_load(tmp_path: Path, fault: Mode, pro
     good, bad = Phase.merge(healthy), Phase.merge(degraded)
     _assert_served(good, "healthy")
     _assert_served(bad, f"collector {fault}")
-    bound = max(P99_RATIO * good.p99, good.p99 + P99_NOISE_FLOOR_S)
-    print(f"{protocol} {fault}: healthy {good.describe()}; degraded {bad.describe()}")  # see P99_NOISE_FLOOR_S
-    assert bad.p99 <= bound, f"Collector {fault}: {bad.describe()}; healthy: {good.describe()}"
+    _assert_tail_latency_kept(healthy, degraded, f"{protocol} {fault}")
     # Flat: no thread is started per failed export; the worker pool does not grow past the healthy one.
     assert max(bad.threads) <= max(good.threads) + 1, (good.threads, bad.threads)
     assert dropped > 0, "nothing counted in mindhit.telemetry.dropped"

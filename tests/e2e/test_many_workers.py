@@ -37,8 +37,9 @@ import pytest
 from _backends import Prometheus, eventually
 from _collector import BASE_CONFIG, BUILD_TIMEOUT_S, COLLECTOR_DIR, CollectorPorts, collector_binary, running_collector
 from _pipeline import Stack
-from _stack import free_ports, http_get, missing
+from _stack import http_get, missing
 from _traffic import SESSION, SESSIONS, service_environment
+from loopback_ports import free_ports
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(BUILD_TIMEOUT_S + 600)]
 

@@ -44,7 +44,7 @@ from _collector import (
     trace_sink,
 )
 from _pipeline import Stack
-from _stack import free_ports, need_tools, wait_for
+from _stack import need_tools, wait_for
 from _traffic import (
     MAIN_ENVIRONMENT,
     SESSION,
@@ -54,6 +54,7 @@ from _traffic import (
     TrafficRecord,
     event_batch,
 )
+from loopback_ports import free_ports
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(BUILD_TIMEOUT_S + 600)]
 

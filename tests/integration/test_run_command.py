@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,14 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from loopback_ports import free_port
 from otlp_receiver import Received, http_receiver
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _wait_until_healthy(base_url: str, process: subprocess.Popen[str], timeout: float = 30) -> None:
@@ -39,7 +32,7 @@ def _wait_until_healthy(base_url: str, process: subprocess.Popen[str], timeout: 
 @pytest.fixture
 def running_service(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Received, subprocess.Popen[str]]]:
     with http_receiver() as (otlp_endpoint, received):
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ,
             "PORT": str(port),

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from loopback_ports import closed_endpoint, free_port
 
 from service.auth import create_access_token
 
@@ -37,18 +37,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 JWT_SECRET = "fault-and-load-tests-secret-of-sufficient-length"
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def closed_endpoint() -> str:
-    """An ``http://`` URL on a loopback port nothing listens on."""
-    return f"http://127.0.0.1:{free_port()}"
 
 
 def base_environment(workdir: Path, **overrides: str) -> dict[str, str]:
@@ -188,6 +176,16 @@ class LoadResult:
     def p99(samples: list[Sample]) -> float:
         latencies = sorted(s.latency for s in samples)
         return statistics.quantiles(latencies, n=100, method="inclusive")[98] if len(latencies) > 1 else latencies[0]
+
+    @staticmethod
+    def typical_p99(segments: list[list[Sample]]) -> float:
+        """The median over ``segments`` of each one's p99.
+
+        For load that alternates healthy and faulty segments: a fault is present in every faulty segment
+        and moves this median, while a stall of the machine lands in one segment and does not. The p99
+        of all segments pooled is the 4th-largest of ~430 samples, and one stall moved it by +89 ms.
+        """
+        return statistics.median(LoadResult.p99(segment) for segment in segments)
 
     def statuses(self, samples: list[Sample] | None = None) -> Counter[int]:
         return Counter(s.status for s in (self.samples if samples is None else samples))

@@ -22,6 +22,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Literal
 
+from loopback_ports import free_port
+
 Mode = Literal["forward", "closed", "hang"]
 
 
@@ -156,16 +158,9 @@ def _close(sock: socket.socket) -> None:
         sock.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def running_switch(upstream: tuple[str, int] | None = None, *, mode: Mode = "forward") -> Iterator[TcpSwitch]:
-    switch = TcpSwitch(_free_port(), upstream)
+    switch = TcpSwitch(free_port(), upstream)
     switch.set_mode(mode)
     try:
         yield switch
