@@ -24,7 +24,7 @@ from otel import _exporters
 from otel._batch import BatchLogRecordProcessor, BatchSpanProcessor
 from otel._config import TelemetrySettings
 from otel._export_health import DropRecorder
-from otel._metric_reader import SharedMetricReader, shareable
+from otel._metric_reader import PullMetricReader, SharedMetricReader, shareable
 from otel._redaction import RedactingLogExporter, RedactingSpanExporter
 from otel._sampling import build_sampler
 from otel.alerts._hub import AlertHub
@@ -56,9 +56,7 @@ class Providers:
 
 def prometheus_reader(pipeline: Pipeline) -> None:
     """Adds a pull reader for ``/metrics``."""
-    from opentelemetry.exporter.prometheus import PrometheusMetricReader
-
-    pipeline.metric_readers.append(PrometheusMetricReader(registry=_metrics_endpoint_registry(pipeline)))
+    pipeline.metric_readers.append(PullMetricReader(registry=_metrics_endpoint_registry(pipeline)))
 
 
 def _metrics_endpoint_registry(pipeline: Pipeline) -> CollectorRegistry:

@@ -131,6 +131,22 @@ def test_metrics_endpoint_serves_the_otel_instruments_in_prometheus_format(api: 
     assert "db_client_operation_duration_seconds_bucket" in body
 
 
+def test_metrics_endpoint_shows_each_series_once_after_other_apps_stopped(make_api: AppFactory) -> None:
+    """Apps of one test session share the plugin's providers, and each flushes them when it stops."""
+    for _ in range(3):
+        earlier = make_api()
+        _start_session(earlier)
+        earlier.close()
+    api = make_api()
+    _start_session(api)
+
+    samples = [line for line in api.client.get("/metrics").text.splitlines() if line and not line.startswith("#")]
+
+    assert any(line.startswith("mindhit_sessions_active") for line in samples)
+    repeated = {line for line in samples if samples.count(line) > 1}
+    assert not repeated, sorted(repeated)[:5]
+
+
 def test_metrics_endpoint_requires_its_token_when_configured(make_api: AppFactory) -> None:
     api = make_api(metrics_token="scrape-token-123")
 

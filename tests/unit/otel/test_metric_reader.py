@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from otel._config import TelemetrySettings
-from otel._metric_reader import SharedMetricReader, shareable
+from otel._metric_reader import PullMetricReader, SharedMetricReader, shareable
 from otel._providers import otlp_pipeline
 
 
@@ -117,6 +117,23 @@ def test_force_flush_pushes(
     assert exporter.sums("flushed") == [4]
 
 
+def test_flushes_between_scrapes_leave_each_series_once_in_the_next_one() -> None:
+    """The SDK's Prometheus reader queued a full copy of every series per flush until the next scrape."""
+    registry = CollectorRegistry()
+    provider = MeterProvider(metric_readers=[PullMetricReader(registry=registry)], shutdown_on_exit=False)
+    try:
+        requests = provider.get_meter("test").create_counter("requests")
+        requests.add(3, {"route": "/a"})
+        for _ in range(5):  # each app of a test session flushes the shared provider when it stops
+            assert provider.force_flush()
+        requests.add(2, {"route": "/a"})
+
+        assert _scraped(registry, "requests") == [5.0]
+        assert _scraped(registry, "requests") == [5.0]
+    finally:
+        provider.shutdown()
+
+
 def test_only_a_cumulative_explicit_bucket_exporter_is_shared() -> None:
     assert shareable(RecordingExporter())
     assert shareable(OTLPMetricExporter())
@@ -142,7 +159,7 @@ def test_a_delta_preference_keeps_two_readers(monkeypatch: pytest.MonkeyPatch) -
     pipeline = otlp_pipeline(TelemetrySettings(_env_file=None))  # type: ignore[call-arg]
     try:
         kinds = [type(reader).__name__ for reader in pipeline.metric_readers]
-        assert kinds == ["PeriodicExportingMetricReader", "PrometheusMetricReader"]
+        assert kinds == ["PeriodicExportingMetricReader", "PullMetricReader"]
         assert isinstance(pipeline.metric_readers[0], PeriodicExportingMetricReader)
     finally:
         for reader in pipeline.metric_readers:
