@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -109,17 +110,19 @@ class Batcher(Generic[Item]):
         Only what was there on entry: items queued meanwhile wait for the next round.
         """
         with self._export_lock:
-            queue, size = self._queue, self.max_batch_size
-            count = len(queue)
-            if full_batches_only:
-                count -= count % size
-            token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
-            try:
-                while count > 0 and (batch := self._take(min(size, count))):
-                    count -= len(batch)
-                    self._send(batch)
-            finally:
-                detach(token)
+            self._export_holding_lock(full_batches_only=full_batches_only)
+
+    def _export_holding_lock(self, *, full_batches_only: bool) -> None:
+        count = len(self._queue)
+        if full_batches_only:
+            count -= count % self.max_batch_size
+        token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+        try:
+            while count > 0 and (batch := self._take(min(self.max_batch_size, count))):
+                count -= len(batch)
+                self._send(batch)
+        finally:
+            detach(token)
 
     def _take(self, count: int) -> list[Item]:
         """Up to ``count`` items; fewer when a shutdown that gave up waiting on this worker took the rest."""
@@ -146,11 +149,17 @@ class Batcher(Generic[Item]):
         if self._shutdown:
             return
         self._shutdown = True
+        deadline = time.monotonic() + timeout_s
         self._wake.set()
         self._worker.join(timeout_s)
-        if not self._worker.is_alive():
-            self.export_queued()
-        # A worker still stuck in an export may pop concurrently: each item is taken by one side only.
+        # The export in progress, the worker's or a force_flush caller's, may be stuck in the exporter: wait
+        # for it until the deadline only. Waiting on the worker alone let a stuck flush hold shutdown.
+        if self._export_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            try:
+                self._export_holding_lock(full_batches_only=False)
+            finally:
+                self._export_lock.release()
+        # An export still stuck may pop concurrently once it resumes: each item is taken by one side only.
         left = len(self._take(len(self._queue)))
         self.drops.dropped(self.signal, "shutdown", left)
         self.drops.report_now()

@@ -195,7 +195,9 @@ def test_what_a_stuck_exporter_still_holds_at_shutdown_counts_as_lost_and_so_doe
 
 
 def test_a_shutdown_that_gives_up_on_a_stuck_export_takes_each_item_once() -> None:
-    """The stuck export resumes after shutdown took the rest: it must find nothing, not fail popping."""
+    """The stuck export resumes after shutdown took the rest: it must find nothing, not fail popping.
+
+    The worker (woken by the full batches) or the flushing thread is the one stuck; either way."""
     exporter, drops = _Exporter(gated=True), Drops()
     _, processor = _tracer(exporter, drops, max_queue_size=10, max_batch_size=2, schedule_delay_s=60)
     provider = TracerProvider(shutdown_on_exit=False)
@@ -219,6 +221,28 @@ def test_a_shutdown_that_gives_up_on_a_stuck_export_takes_each_item_once() -> No
     assert errors == []
     assert exporter.names == ["span 0", "span 1"]
     assert drops.counts() == {("traces", "shutdown"): 3}
+
+
+def test_a_shutdown_does_not_wait_past_its_timeout_for_a_flush_stuck_in_export() -> None:
+    """The idle worker exits at once; the export it must not wait for is the flushing caller's."""
+    exporter, drops = _Exporter(gated=True), Drops()
+    provider, processor = _tracer(exporter, drops, max_queue_size=10, max_batch_size=10, schedule_delay_s=60)
+    _spans(provider, range(3))  # under a batch: the worker sleeps on
+    flushing = threading.Thread(target=processor.force_flush)
+    flushing.start()
+    assert exporter.entered.wait(5)
+
+    stopping = threading.Thread(target=processor.batcher.shutdown, args=(0.2,))
+    stopping.start()
+    stopping.join(5)
+    stopped_while_stuck = not stopping.is_alive()
+    exporter.release.set()
+    flushing.join(5)
+    stopping.join(5)
+
+    assert stopped_while_stuck, "shutdown waited for the stuck export"
+    assert exporter.names == ["span 0", "span 1", "span 2"]
+    assert drops.counts() == {}
 
 
 def test_shutdown_exports_what_is_queued() -> None:
