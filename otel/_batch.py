@@ -125,7 +125,7 @@ class Batcher(Generic[Item]):
             detach(token)
 
     def _take(self, count: int) -> list[Item]:
-        """Up to ``count`` items; fewer when a shutdown that gave up waiting on this worker took the rest."""
+        """Up to ``count`` items; fewer when a shutdown that gave up waiting on this export took the rest."""
         batch: list[Item] = []
         take = self._queue.popleft
         try:
