@@ -50,12 +50,16 @@ def record_extras(record: logging.LogRecord) -> dict[str, Any]:
     return {k: v for k, v in record.__dict__.items() if k not in _RESERVED and not k.startswith("_")}
 
 
-def _context_fields() -> dict[str, str]:
-    fields: dict[str, str] = {}
+def _trace_fields() -> dict[str, str]:
+    """The current span's ids: hex the SDK made, so nothing in them can need redacting."""
     span_context = trace.get_current_span().get_span_context()
-    if span_context.is_valid:
-        fields["trace_id"] = format(span_context.trace_id, "032x")
-        fields["span_id"] = format(span_context.span_id, "016x")
+    if not span_context.is_valid:
+        return {}
+    return {"trace_id": format(span_context.trace_id, "032x"), "span_id": format(span_context.span_id, "016x")}
+
+
+def _request_fields() -> dict[str, str]:
+    fields: dict[str, str] = {}
     if (request := current_request()) is not None:
         fields["request_id"] = request.request_id
         if request.user_id is not None:
@@ -119,17 +123,21 @@ class JsonFormatter(logging.Formatter):
     """
 
     def format(self, record: logging.LogRecord) -> str:
+        # Only what came from outside the kit is scrubbed: the message, the request's ids (a client may
+        # choose its request id) and the extras. The time, level, logger name and trace ids cannot hold a
+        # credential, and scrubbing a string that never repeats is the costly case (no memo can help).
+        fields = {**_request_fields(), **record_extras(record)}
         entry: dict[str, Any] = {
             "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
-            **_context_fields(),
-            **record_extras(record),
+            "message": redact_text(record.getMessage()),
+            **_trace_fields(),
+            **(redact_attributes(fields) or fields),
         }
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(redact_attributes(entry) or entry, default=str, ensure_ascii=True)
+            entry["exception"] = redact_text(self.formatException(record.exc_info))
+        return json.dumps(entry, default=str, ensure_ascii=True)
 
 
 class TextFormatter(logging.Formatter):
@@ -137,7 +145,7 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = datetime.fromtimestamp(record.created).strftime("%H:%M:%S.%f")[:-3]
-        fields = {**record_extras(record), **_context_fields()}
+        fields = {**record_extras(record), **_trace_fields(), **_request_fields()}
         fields = redact_attributes(fields) or fields
         tail = " ".join(f"{k}={_escape(str(v))}" for k, v in fields.items())
         line = f"{stamp} {record.levelname:<7} {record.name}: {_escape(redact_text(record.getMessage()))}"

@@ -8,7 +8,7 @@ entries every few hundred requests. Here a first sighting only goes on probation
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 Key = TypeVar("Key", bound=Hashable)
@@ -24,9 +24,9 @@ class RepeatMemo(Generic[Key, Value]):
         self.probation = probation
         self._kept: dict[Key, Value] = {}
         self._seen: set[Key] = set()
-
-    def get(self, key: Key) -> Value | None:
-        return self._kept.get(key)
+        # The dict's own ``get``: a memo is asked for every attribute of every exported item, and a method
+        # of ours would add a Python call to each question. ``offer`` only ever clears this dict in place.
+        self.get: Callable[[Key], Value | None] = self._kept.get
 
     def offer(self, key: Key, value: Value) -> None:
         if key in self._seen:

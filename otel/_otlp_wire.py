@@ -96,21 +96,23 @@ def _key_value(key: str, value: Any) -> bytes:
     return _field(b"\x0a", key.encode()) + _field(b"\x12", _any_value(value))
 
 
-# (field key, attribute key, string value) -> the redacted KeyValue, framed as that field. Strings only: in
-# a dict key True, 1 and 1.0 are the same key, and numbers cost less to encode than to look up anyway.
-_encoded: RepeatMemo[tuple[bytes, str, str], bytes] = RepeatMemo(size=8192, probation=8192)
+# (field key, attribute key, value) -> the redacted KeyValue, framed as that field. Strings and ints only:
+# in a dict key True, 1 and 1.0 are the same key, so bools and floats are encoded every time.
+_encoded: RepeatMemo[tuple[bytes, str, str | int], bytes] = RepeatMemo(size=8192, probation=8192)
 
 
 def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> list[bytes]:
-    if not attributes:
-        return []
     # BoundedAttributes is a Mapping over a dict; iterating the dict skips a Python-level __iter__ per key.
-    items = getattr(attributes, "_dict", attributes).items()
+    items = getattr(attributes, "_dict", attributes)
+    if not items:
+        return []
+    remembered = _encoded.get
     out = []
-    for key, value in items:
-        if type(value) is str:
+    for key, value in items.items():
+        kind = type(value)
+        if kind is str or kind is int:
             pair = (tag, key, value)
-            encoded = _encoded.get(pair)
+            encoded = remembered(pair)
             if encoded is None:
                 encoded = _field(tag, _key_value(key, redact_attribute(key, value)))
                 _encoded.offer(pair, encoded)
@@ -192,6 +194,22 @@ def _flags(parent: SpanContext | None) -> bytes:
     return b"\x85\x01" + _FIXED32(flags)
 
 
+def _recorded(span: ReadableSpan, what: str) -> tuple[Any, int]:
+    """A span's attributes, events or links, and how many it dropped, as the span holds them.
+
+    The public properties hand out copies (``events`` and ``links`` build a tuple under a lock) or wrap
+    the attributes in a read-only proxy whose every lookup is a Python call taking a lock; this runs for
+    every exported span, so it reads the span's own containers, and the public property should a later
+    SDK release keep them elsewhere.
+    """
+    held = getattr(span, f"_{what}", None)
+    items = getattr(held, "_dq" if what != "attributes" else "_dict", None)
+    dropped = getattr(held, "dropped", None)
+    if items is None or not isinstance(dropped, int):
+        return getattr(span, what), getattr(span, f"dropped_{what}")
+    return items, dropped
+
+
 def _span(span: ReadableSpan) -> bytes:
     context = span.get_span_context()
     if context is None:
@@ -207,35 +225,38 @@ def _span(span: ReadableSpan) -> bytes:
         parts.append(b"\x22\x08" + parent.span_id.to_bytes(8, "big"))
     if span.name:
         parts.append(_field(b"\x2a", redact_text(span.name).encode()))
-    parts.append(b"\x30" + _SMALL[span.kind.value + 1])
+    parts.append(b"\x30" + _SMALL[span.kind._value_ + 1])
     if span.start_time:
         parts.append(b"\x39" + _FIXED64(span.start_time))
     if span.end_time:
         parts.append(b"\x41" + _FIXED64(span.end_time))
-    parts += _attributes(b"\x4a", span.attributes)
-    parts.append(_count(b"\x50", span.dropped_attributes))
-    for event in span.events:
+    attributes, dropped_attributes = _recorded(span, "attributes")
+    parts += _attributes(b"\x4a", attributes)
+    parts.append(_count(b"\x50", dropped_attributes))
+    events, dropped_events = _recorded(span, "events")
+    for event in events:
         message = b"\x09" + _FIXED64(event.timestamp)
         if event.name:
             message += _field(b"\x12", event.name.encode())
         message += b"".join(_attributes(b"\x1a", event.attributes))
         message += _count(b"\x20", event.dropped_attributes)
         parts.append(_field(b"\x5a", message))
-    parts.append(_count(b"\x60", span.dropped_events))
-    for link in span.links:
+    parts.append(_count(b"\x60", dropped_events))
+    links, dropped_links = _recorded(span, "links")
+    for link in links:
         message = b"\x0a\x10" + link.context.trace_id.to_bytes(16, "big")
         message += b"\x12\x08" + link.context.span_id.to_bytes(8, "big")
         message += b"".join(_attributes(b"\x22", link.attributes))
         message += _count(b"\x28", link.dropped_attributes)
         message += b"\x35" + _FIXED32(_HAS_IS_REMOTE | (_IS_REMOTE if link.context.is_remote else 0))
         parts.append(_field(b"\x6a", message))
-    parts.append(_count(b"\x70", span.dropped_links))
+    parts.append(_count(b"\x70", dropped_links))
     status = span.status
     message = b""
     if status.description:
         message += _field(b"\x12", redact_text(status.description).encode())
-    if status.status_code.value:
-        message += b"\x18" + _SMALL[status.status_code.value]
+    if code := status.status_code._value_:
+        message += b"\x18" + _SMALL[code]
     parts.append(_field(b"\x7a", message))
     parts.append(_flags(parent))
     return b"".join(parts)

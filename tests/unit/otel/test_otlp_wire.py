@@ -20,7 +20,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import (
@@ -209,6 +209,51 @@ def test_a_remembered_value_is_redacted_by_its_own_key() -> None:
     request = _assert_same_spans(exported.get_finished_spans())
     attributes = {kv.key: kv.value.string_value for kv in request.resource_spans[0].scope_spans[0].spans[0].attributes}
     assert attributes == {"label": CANARY, "api_key": REDACTED}
+
+
+def test_equal_numbers_of_other_types_are_not_taken_for_a_remembered_int() -> None:
+    """``True == 1 == 1.0`` as dict keys: each value keeps its own type, seen once or many times."""
+    provider, exported = _spans(RESOURCE)
+    tracer = provider.get_tracer("t")
+    for _ in range(3):  # the memo keeps a value from its second sighting: the third span reads it back
+        for value in (1, True, 1.0, 1):
+            with tracer.start_as_current_span("s", attributes={"n": value, "pin_password": 1234}):
+                pass
+    request = _assert_same_spans(exported.get_finished_spans())
+    encoded = [{kv.key: kv.value for kv in span.attributes} for span in request.resource_spans[0].scope_spans[0].spans]
+    assert [span["n"].WhichOneof("value") for span in encoded[-4:]] == [
+        "int_value",
+        "bool_value",
+        "double_value",
+        "int_value",
+    ]
+    assert {span["pin_password"].string_value for span in encoded} == {REDACTED}
+
+
+def test_spans_built_outside_the_sdk_tracer_encode_the_same() -> None:
+    """Plain containers (a dict, tuples) instead of the SDK's bounded ones: the public properties are read."""
+    provider, exported = _spans(RESOURCE)
+    with provider.get_tracer("t").start_as_current_span("linked"):
+        pass
+    (linked,) = exported.get_finished_spans()
+    built = ReadableSpan(
+        name="built",
+        context=SpanContext(0x1F, 0x2F, is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED)),
+        parent=REMOTE_PARENT,
+        resource=RESOURCE,
+        attributes={"plain": "dict", "count": 3, "token": CANARY},
+        events=(Event("happened", {"where": "here"}, timestamp=1_700_000_000_000_000_000),),
+        links=(Link(linked.get_span_context(), {"why": "because"}),),
+        kind=SpanKind.PRODUCER,
+        status=Status(StatusCode.OK),
+        start_time=1_700_000_000_000_000_000,
+        end_time=1_700_000_000_100_000_000,
+    )
+    request = _assert_same_spans([built])
+    encoded = request.resource_spans[0].scope_spans[0].spans[0]
+    assert {kv.key: kv.value.string_value for kv in encoded.attributes}["token"] == REDACTED
+    assert [event.name for event in encoded.events] == ["happened"]
+    assert len(encoded.links) == 1
 
 
 @pytest.fixture

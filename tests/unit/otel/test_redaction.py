@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
+from otel._context import RequestContext, _current, accept_request_id
 from otel._logging import JsonFormatter, TextFormatter
 from otel._redaction import (
     RedactingLogExporter,
@@ -197,6 +198,19 @@ def test_console_lines_are_redacted_too(formatter: logging.Formatter) -> None:
         entry = json.loads(line.splitlines()[0])
         assert entry["password"] == REDACTED
         assert "RuntimeError: failed with token=" in entry["exception"]
+
+
+def test_a_request_id_chosen_by_the_client_is_scrubbed_in_console_lines() -> None:
+    """The kit's own fields (time, level, trace ids) are not scrubbed; the client's request id still is."""
+    key = "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc"
+    token = _current.set(RequestContext(accept_request_id(key)))
+    try:
+        entry = json.loads(JsonFormatter().format(_record("request completed")).splitlines()[0])
+    finally:
+        _current.reset(token)
+    assert key not in json.dumps(entry)
+    assert entry["request_id"] == REDACTED
+    assert entry["level"] == "ERROR"
 
 
 def test_the_console_handler_prints_no_credential() -> None:
