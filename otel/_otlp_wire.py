@@ -26,6 +26,7 @@ from opentelemetry.trace import SpanContext
 
 from otel._memo import RepeatMemo
 from otel._redaction import redact_attribute, redact_text, redact_value
+from otel._span_data import recorded
 
 _FIXED64: Final = struct.Struct("<Q").pack
 _DOUBLE: Final = struct.Struct("<d").pack
@@ -194,22 +195,6 @@ def _flags(parent: SpanContext | None) -> bytes:
     return b"\x85\x01" + _FIXED32(flags)
 
 
-def _recorded(span: ReadableSpan, what: str) -> tuple[Any, int]:
-    """A span's attributes, events or links, and how many it dropped, as the span holds them.
-
-    The public properties hand out copies (``events`` and ``links`` build a tuple under a lock) or wrap
-    the attributes in a read-only proxy whose every lookup is a Python call taking a lock; this runs for
-    every exported span, so it reads the span's own containers, and the public property should a later
-    SDK release keep them elsewhere.
-    """
-    held = getattr(span, f"_{what}", None)
-    items = getattr(held, "_dq" if what != "attributes" else "_dict", None)
-    dropped = getattr(held, "dropped", None)
-    if items is None or not isinstance(dropped, int):
-        return getattr(span, what), getattr(span, f"dropped_{what}")
-    return items, dropped
-
-
 def _span(span: ReadableSpan) -> bytes:
     context = span.get_span_context()
     if context is None:
@@ -230,10 +215,10 @@ def _span(span: ReadableSpan) -> bytes:
         parts.append(b"\x39" + _FIXED64(span.start_time))
     if span.end_time:
         parts.append(b"\x41" + _FIXED64(span.end_time))
-    attributes, dropped_attributes = _recorded(span, "attributes")
+    attributes, dropped_attributes = recorded(span, "attributes")
     parts += _attributes(b"\x4a", attributes)
     parts.append(_count(b"\x50", dropped_attributes))
-    events, dropped_events = _recorded(span, "events")
+    events, dropped_events = recorded(span, "events")
     for event in events:
         message = b"\x09" + _FIXED64(event.timestamp)
         if event.name:
@@ -242,7 +227,7 @@ def _span(span: ReadableSpan) -> bytes:
         message += _count(b"\x20", event.dropped_attributes)
         parts.append(_field(b"\x5a", message))
     parts.append(_count(b"\x60", dropped_events))
-    links, dropped_links = _recorded(span, "links")
+    links, dropped_links = recorded(span, "links")
     for link in links:
         message = b"\x0a\x10" + link.context.trace_id.to_bytes(16, "big")
         message += b"\x12\x08" + link.context.span_id.to_bytes(8, "big")

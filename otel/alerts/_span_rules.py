@@ -10,6 +10,7 @@ from urllib.parse import quote
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
+from otel._span_data import attributes_of, events_of
 from otel.alerts._model import Alert, Severity, fingerprint
 from otel.alerts._scrub import scrub
 from otel.alerts._settings import AlertSettings
@@ -38,14 +39,14 @@ def alert_from_span(span: ReadableSpan, settings: AlertSettings) -> Alert | None
     if kind is SpanKind.SERVER:
         return _server_alert(span, settings)
     if kind is SpanKind.CLIENT and span.status.status_code is StatusCode.ERROR:
-        attributes = span.attributes or {}
+        attributes = attributes_of(span)
         if "db.system.name" in attributes:
             return _database_alert(span, settings, attributes)
     return None
 
 
 def _server_alert(span: ReadableSpan, settings: AlertSettings) -> Alert | None:
-    attributes = span.attributes or {}
+    attributes = attributes_of(span)
     route = _text(attributes.get("http.route")) or span.name
     exception = _exception_event(span)
     if exception is not None:
@@ -142,7 +143,7 @@ def _alert(
 
 
 def _exception_event(span: ReadableSpan) -> dict[str, Any] | None:
-    for event in span.events:
+    for event in events_of(span):
         if event.name == "exception":
             return dict(event.attributes or {})
     return None
