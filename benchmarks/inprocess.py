@@ -89,7 +89,8 @@ async def _request(app: Any, method: str, path: str, headers: list[tuple[bytes, 
     return status
 
 
-def _flush() -> None:
+def flush() -> None:
+    """Export what the span and log batch processors hold, on this thread."""
     from opentelemetry import _logs, trace
 
     for provider in (trace.get_tracer_provider(), _logs.get_logger_provider()):
@@ -113,44 +114,69 @@ class _CollectorClock:
             self.seconds += time.perf_counter() - self._started
 
 
+class InProcessApp:
+    """The service's ASGI app started in this process, with one route's request ready to repeat."""
+
+    def __init__(self, app: Any, queue: asyncio.Queue[Message], task: Any, request: tuple[str, str, bytes]) -> None:
+        self.app, self._queue, self._task = app, queue, task
+        self.method, self.path, self.body = request
+        self.headers: list[tuple[bytes, bytes]] = []
+
+    @classmethod
+    async def start(cls, route: str, secret: str) -> InProcessApp:
+        from benchmarks._routes import API, event_batch, token
+        from service import crud
+        from service.app import create_app
+
+        app = create_app()
+        queue, task = await _lifespan(app, "startup")
+        with app.state.session_factory() as db:
+            session_id = crud.create_session(db=db, user_id="bench-user", title="benchmark").id
+        started = cls(
+            app,
+            queue,
+            task,
+            {
+                "read": ("GET", f"{API}/sessions/{session_id}", b""),
+                "ingest": ("POST", f"{API}/sessions/{session_id}/events", event_batch()),
+                "list": ("GET", f"{API}/sessions", b""),
+            }[route],
+        )
+        started.headers = [
+            (b"host", b"127.0.0.1:8000"),
+            (b"authorization", f"Bearer {token(secret)}".encode()),
+            (b"user-agent", b"benchmarks.inprocess"),
+            (b"content-type", b"application/json"),
+        ]
+        return started
+
+    async def requests(self, count: int) -> None:
+        for _ in range(count):
+            status = await _request(self.app, self.method, self.path, self.headers, self.body)
+            if status >= 300:
+                raise BenchError(f"{self.method} {self.path} answered {status}")
+
+    async def stop(self) -> None:
+        await self._queue.put({"type": "lifespan.shutdown"})
+        await self._task
+
+
 async def _worker(route: str, secret: str, per_trial: int) -> None:
     """Set the app up, then run one trial per ``trial`` line on stdin, printing its costs as JSON."""
-    from benchmarks._routes import API, event_batch, token
-    from service import crud
-    from service.app import create_app
-
-    app = create_app()
-    queue, task = await _lifespan(app, "startup")
-    headers = [
-        (b"host", b"127.0.0.1:8000"),
-        (b"authorization", f"Bearer {token(secret)}".encode()),
-        (b"user-agent", b"benchmarks.inprocess"),
-        (b"content-type", b"application/json"),
-    ]
-    with app.state.session_factory() as db:
-        session_id = crud.create_session(db=db, user_id="bench-user", title="benchmark").id
-    method, path, body = {
-        "read": ("GET", f"{API}/sessions/{session_id}", b""),
-        "ingest": ("POST", f"{API}/sessions/{session_id}/events", event_batch()),
-        "list": ("GET", f"{API}/sessions", b""),
-    }[route]
+    started = await InProcessApp.start(route, secret)
     loop = asyncio.get_running_loop()
     collector = _CollectorClock()
     print(_MARK + json.dumps({"ready": True}), flush=True)
     while (await loop.run_in_executor(None, sys.stdin.readline)).strip() == "trial":
         started_cpu, started_wall, started_gc = time.process_time(), time.perf_counter(), collector.seconds
-        for _ in range(per_trial):
-            status = await _request(app, method, path, headers, body)
-            if status >= 300:
-                raise BenchError(f"{method} {path} answered {status}")
-        _flush()
+        await started.requests(per_trial)
+        flush()
         cpu_us = (time.process_time() - started_cpu) * 1e6 / per_trial
         wall_us = (time.perf_counter() - started_wall) * 1e6 / per_trial
         # The app logs JSON lines to stdout too: the mark tells this process's answers apart.
         gc_us = (collector.seconds - started_gc) * 1e6 / per_trial
         print(_MARK + json.dumps({"cpu_us": cpu_us, "wall_us": wall_us, "gc_us": gc_us}), flush=True)
-    await queue.put({"type": "lifespan.shutdown"})
-    await task
+    await started.stop()
 
 
 class _Side:
