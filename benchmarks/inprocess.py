@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks._options import add_variant_option, add_worker_options, variant_envs
 from benchmarks._procs import REPO_ROOT, BenchError, Collector, collector_binary
 
 Message = dict[str, Any]
@@ -230,12 +231,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--route", default="read", choices=["read", "ingest", "list"])
     parser.add_argument("--trials", type=int, default=15, help="rounds; each runs one trial per side, in turn")
     parser.add_argument("--per-trial", type=int, default=150)
-    parser.add_argument(
-        "--variant", nargs="+", action="append", default=[], metavar=("NAME", "NAME=VALUE"), help="a name, then its env"
-    )
+    add_variant_option(parser)
     parser.add_argument("--cpus", default="0", help="taskset CPU list for the measured processes")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--secret", help=argparse.SUPPRESS)
+    add_worker_options(parser)
     args = parser.parse_args(argv)
     if args.worker:
         asyncio.run(_worker(args.worker, args.secret, args.per_trial))
@@ -257,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "OTEL_TRACES_SAMPLER": "always_on",
         }
         configs = [("bare", {"OTEL_SDK_DISABLED": "true"}), ("instrumented", {})]
-        configs += [(name, dict(item.split("=", 1) for item in env)) for name, *env in args.variant]
+        configs += variant_envs(args)
         for name, env in configs:
             full = {**base, "DATABASE_URL": f"sqlite:///{workdir / name}.db"}
             full.update({key: collector.expand(value) for key, value in env.items()})

@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from benchmarks._options import add_variant_option, add_worker_options, variant_envs
 from benchmarks._procs import REPO_ROOT, BenchError, Collector, collector_binary
 from benchmarks.inprocess import InProcessApp, flush
 
@@ -77,12 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.instructions", description=__doc__.split("\n\n")[0])
     parser.add_argument("--route", default="read", choices=["read", "ingest", "list"])
     parser.add_argument("--requests", type=int, default=300, help="measured requests per configuration")
-    parser.add_argument(
-        "--variant", nargs="+", action="append", default=[], metavar=("NAME", "NAME=VALUE"), help="a name, then its env"
-    )
+    add_variant_option(parser)
     parser.add_argument("--parallel", type=int, default=os.cpu_count() or 1, help="configurations run at once")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--secret", help=argparse.SUPPRESS)
+    add_worker_options(parser)
     args = parser.parse_args(argv)
     if args.worker:
         asyncio.run(_worker(args.worker, args.secret, args.requests))
@@ -108,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "OTEL_BLRP_SCHEDULE_DELAY": "3600000",
         }
         configs = [("bare", {"OTEL_SDK_DISABLED": "true"}), ("instrumented", {})]
-        configs += [(name, dict(item.split("=", 1) for item in env)) for name, *env in args.variant]
+        configs += variant_envs(args)
         envs = {name: {**base, "DATABASE_URL": f"sqlite:///{workdir / name}.db", **extra} for name, extra in configs}
         with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
             counts = dict(zip(envs, pool.map(lambda name: _count(name, envs[name], args, workdir), envs), strict=True))

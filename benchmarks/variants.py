@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks._load import run_wrk
+from benchmarks._options import add_variant_option, variant_envs
 from benchmarks._procs import BenchError, Collector, Service, collector_binary, cpu_seconds
 from benchmarks._routes import ROUTES
 
@@ -29,15 +30,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument(
-        "--variant", nargs="+", action="append", default=[], metavar=("NAME", "NAME=VALUE"), help="a name, then its env"
-    )
+    add_variant_option(parser)
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="for every service")
     args = parser.parse_args(argv)
     common = dict(item.split("=", 1) for item in args.env)
     variants: dict[str, tuple[bool, dict[str, str]]] = {"bare": (False, common), "instrumented": (True, common)}
-    for name, *assignments in args.variant:
-        variants[name] = (True, {**common, **dict(item.split("=", 1) for item in assignments)})
+    for name, extra in variant_envs(args):
+        variants[name] = (True, {**common, **extra})
     workdir = Path(tempfile.mkdtemp(prefix="mindhit-variants-"))
     secret = secrets.token_hex(32)
     collector = Collector.create(collector_binary(), workdir / "collector", cpus="1")
