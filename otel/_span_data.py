@@ -3,8 +3,9 @@
 Every exported span is read by the OTLP encoder and every ended span by the alert rules. The SDK's
 ``ReadableSpan.events`` and ``.links`` build a tuple under a lock on each access, and ``.attributes``
 wraps the attributes in a read-only proxy whose every lookup is a Python call taking a lock. The span's
-own containers hold the same data; should a later SDK release keep them elsewhere, the public property
-is read instead (the encoder's tests compare both paths with the SDK's own encoding).
+own containers hold the same data, and once a span has ended nothing adds to them, so no lock is needed
+to read them. Should a later SDK release keep them elsewhere, the public property is read instead (the
+encoder's tests compare both paths with the SDK's own encoding).
 """
 
 from __future__ import annotations
