@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -118,10 +118,16 @@ class _CollectorClock:
 class InProcessApp:
     """The service's ASGI app started in this process, with one route's request ready to repeat."""
 
-    def __init__(self, app: Any, queue: asyncio.Queue[Message], task: Any, request: tuple[str, str, bytes]) -> None:
-        self.app, self._queue, self._task = app, queue, task
+    def __init__(
+        self,
+        app: Any,
+        lifespan: tuple[asyncio.Queue[Message], Any],
+        request: tuple[str, str, bytes],
+        headers: list[tuple[bytes, bytes]],
+    ) -> None:
+        self.app, (self._queue, self._task) = app, lifespan
         self.method, self.path, self.body = request
-        self.headers: list[tuple[bytes, bytes]] = []
+        self.headers = headers
 
     @classmethod
     async def start(cls, route: str, secret: str) -> InProcessApp:
@@ -130,26 +136,21 @@ class InProcessApp:
         from service.app import create_app
 
         app = create_app()
-        queue, task = await _lifespan(app, "startup")
+        lifespan = await _lifespan(app, "startup")
         with app.state.session_factory() as db:
             session_id = crud.create_session(db=db, user_id="bench-user", title="benchmark").id
-        started = cls(
-            app,
-            queue,
-            task,
-            {
-                "read": ("GET", f"{API}/sessions/{session_id}", b""),
-                "ingest": ("POST", f"{API}/sessions/{session_id}/events", event_batch()),
-                "list": ("GET", f"{API}/sessions", b""),
-            }[route],
-        )
-        started.headers = [
+        request = {
+            "read": ("GET", f"{API}/sessions/{session_id}", b""),
+            "ingest": ("POST", f"{API}/sessions/{session_id}/events", event_batch()),
+            "list": ("GET", f"{API}/sessions", b""),
+        }[route]
+        headers = [
             (b"host", b"127.0.0.1:8000"),
             (b"authorization", f"Bearer {token(secret)}".encode()),
             (b"user-agent", b"benchmarks.inprocess"),
             (b"content-type", b"application/json"),
         ]
-        return started
+        return cls(app, lifespan, request, headers)
 
     async def requests(self, count: int) -> None:
         for _ in range(count):
@@ -178,6 +179,33 @@ async def _worker(route: str, secret: str, per_trial: int) -> None:
         gc_us = (collector.seconds - started_gc) * 1e6 / per_trial
         print(_MARK + json.dumps({"cpu_us": cpu_us, "wall_us": wall_us, "gc_us": gc_us}), flush=True)
     await started.stop()
+
+
+def side_envs(
+    args: argparse.Namespace, collector: Collector, secret: str, workdir: Path, common: Mapping[str, str] | None = None
+) -> dict[str, dict[str, str]]:
+    """The environment of each measured process: bare, instrumented and one per ``--variant``, each with its
+    own SQLite file, all exporting to ``collector`` as the production service does; ``common`` goes to all."""
+    base = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(REPO_ROOT),
+        "ENVIRONMENT": "production",
+        "LOG_LEVEL": "INFO",
+        "JWT_SECRET": secret,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.otlp_http_url,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_TRACES_SAMPLER": "always_on",
+        **(common or {}),
+    }
+    configs = [("bare", {"OTEL_SDK_DISABLED": "true"}), ("instrumented", {}), *variant_envs(args)]
+    return {
+        name: {
+            **base,
+            "DATABASE_URL": f"sqlite:///{workdir / name}.db",
+            **{key: collector.expand(value) for key, value in env.items()},
+        }
+        for name, env in configs
+    }
 
 
 class _Side:
@@ -244,22 +272,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sides: list[_Side] = []
     try:
         collector.up()
-        base = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "PYTHONPATH": str(REPO_ROOT),
-            "ENVIRONMENT": "production",
-            "LOG_LEVEL": "INFO",
-            "JWT_SECRET": secret,
-            "OTEL_EXPORTER_OTLP_ENDPOINT": collector.otlp_http_url,
-            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-            "OTEL_TRACES_SAMPLER": "always_on",
-        }
-        configs = [("bare", {"OTEL_SDK_DISABLED": "true"}), ("instrumented", {})]
-        configs += variant_envs(args)
-        for name, env in configs:
-            full = {**base, "DATABASE_URL": f"sqlite:///{workdir / name}.db"}
-            full.update({key: collector.expand(value) for key, value in env.items()})
-            sides.append(_Side(name, full, args, workdir))
+        for name, env in side_envs(args, collector, secret, workdir).items():
+            sides.append(_Side(name, env, args, workdir))
         for side in sides:  # warm-up, not counted
             side.trial()
             side.cpu_us.clear()

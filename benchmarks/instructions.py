@@ -34,9 +34,9 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchmarks._options import add_variant_option, add_worker_options, variant_envs
-from benchmarks._procs import REPO_ROOT, BenchError, Collector, collector_binary
-from benchmarks.inprocess import InProcessApp, flush
+from benchmarks._options import add_variant_option, add_worker_options
+from benchmarks._procs import BenchError, Collector, collector_binary
+from benchmarks.inprocess import InProcessApp, flush, side_envs
 
 WARM_UP_REQUESTS = 50
 _TOTAL = re.compile(r"^(?:summary|totals):\s+(\d+)", re.MULTILINE)
@@ -92,22 +92,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     collector = Collector.create(collector_binary(), workdir / "collector", cpus=None)
     try:
         collector.up()
-        base = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "PYTHONPATH": str(REPO_ROOT),
-            "PYTHONHASHSEED": "0",  # the same dict and set layouts in every run
-            "ENVIRONMENT": "production",
-            "LOG_LEVEL": "INFO",
-            "JWT_SECRET": secrets.token_hex(32),
-            "OTEL_EXPORTER_OTLP_ENDPOINT": collector.otlp_http_url,
-            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-            "OTEL_TRACES_SAMPLER": "always_on",
-            "OTEL_BSP_SCHEDULE_DELAY": "3600000",
-            "OTEL_BLRP_SCHEDULE_DELAY": "3600000",
-        }
-        configs = [("bare", {"OTEL_SDK_DISABLED": "true"}), ("instrumented", {})]
-        configs += variant_envs(args)
-        envs = {name: {**base, "DATABASE_URL": f"sqlite:///{workdir / name}.db", **extra} for name, extra in configs}
+        envs = side_envs(
+            args,
+            collector,
+            secrets.token_hex(32),
+            workdir,
+            {
+                "PYTHONHASHSEED": "0",  # the same dict and set layouts in every run
+                "OTEL_BSP_SCHEDULE_DELAY": "3600000",
+                "OTEL_BLRP_SCHEDULE_DELAY": "3600000",
+            },
+        )
         with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
             counts = dict(zip(envs, pool.map(lambda name: _count(name, envs[name], args, workdir), envs), strict=True))
         bare = counts["bare"]
