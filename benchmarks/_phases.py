@@ -1,5 +1,13 @@
 """The benchmark's three measurements: A/B throughput per route, the paced no-drop run, RSS growth.
 
+A/B throughput is measured two ways in the same rounds. Alternating: bare, then instrumented (or the
+other way round), each alone on its core, as the issue asks. Shared: both at once on the one core, each
+under its own wrk, so the kernel splits the core between them (each service is its own session, so its
+own scheduling group: thread counts do not matter) and every change in the machine's speed reaches both
+in the same milliseconds. This machine's speed flips between two levels about 1.6x apart from one second
+to the next; the alternating ratio of a 4 s round therefore swings by tens of percent, the shared one
+by about two.
+
 Each starts its own services (fresh database, fresh process) against the one Collector, so the
 Collector's receiver counters, read before a service starts and after it has exited (and so
 flushed), are that service's alone.
@@ -10,6 +18,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +26,7 @@ from pathlib import Path
 from benchmarks._load import LoadResult, paced, run_wrk
 from benchmarks._procs import BenchError, Collector, Service, cpu_seconds, rss_kib
 from benchmarks._routes import Route
+from benchmarks._stats import median_interval
 
 
 @dataclass(frozen=True)
@@ -63,18 +73,53 @@ class Pair:
 
 
 @dataclass(frozen=True)
+class SharedPair:
+    """Both services under load in the same seconds, on one core."""
+
+    bare: LoadResult
+    instrumented: LoadResult
+    # CPU seconds each process got during the run: a fair split is what makes the rate ratio a cost ratio.
+    bare_cpu_s: float
+    instrumented_cpu_s: float
+
+    @property
+    def ratio(self) -> float:
+        return self.instrumented.rate / self.bare.rate
+
+    @property
+    def instrumented_share(self) -> float:
+        total = self.bare_cpu_s + self.instrumented_cpu_s
+        return self.instrumented_cpu_s / total if total else 0.0
+
+
+@dataclass(frozen=True)
 class RouteResult:
     route: Route
     rounds: list[Pair]
     rss_kib: dict[str, int]
     delivery: Delivery
+    shared: list[SharedPair] = field(default_factory=list)
 
     def median(self, metric: Callable[[LoadResult], float], side: str) -> float:
         return statistics.median(metric(getattr(pair, side)) for pair in self.rounds)
 
+    def ratios(self, metric: Callable[[LoadResult], float]) -> list[float]:
+        """Instrumented/bare per alternating round, each round's pair taken back to back."""
+        return [metric(p.instrumented) / metric(p.bare) for p in self.rounds if metric(p.bare)]
+
     def ratio(self, metric: Callable[[LoadResult], float]) -> float:
-        """Median over rounds of instrumented/bare, each round's pair taken back to back."""
-        return statistics.median(metric(p.instrumented) / metric(p.bare) for p in self.rounds if metric(p.bare))
+        return statistics.median(self.ratios(metric))
+
+    def throughput_interval(self) -> tuple[float, float]:
+        """95 % interval of the alternating rounds' median throughput ratio."""
+        return median_interval(self.ratios(lambda r: r.rate))
+
+    def shared_ratio(self) -> float | None:
+        """Median throughput ratio of the shared rounds; None when there were none."""
+        return statistics.median(pair.ratio for pair in self.shared) if self.shared else None
+
+    def shared_interval(self) -> tuple[float, float] | None:
+        return median_interval(pair.ratio for pair in self.shared) if self.shared else None
 
 
 @dataclass(frozen=True)
@@ -174,7 +219,8 @@ def throughput(
     connections: int,
     log: Callable[[str], None],
 ) -> RouteResult:
-    """Bare and instrumented side by side, wrk on each in turn, the order alternating every round."""
+    """Bare and instrumented side by side. Each round: wrk on each in turn (the order alternating every
+    round), then on both at once."""
     bare = _service(layout, collector, f"{route.key}-bare", instrumented=False)
     instrumented = _service(layout, collector, f"{route.key}-instrumented", instrumented=True)
     before = _accepted(collector)
@@ -187,9 +233,8 @@ def throughput(
         pids = {"bare": bare.pid, "instrumented": instrumented.pid}
         cpu_us: dict[str, float] = {}
 
-        def load(side: str, seconds: float) -> LoadResult:
-            before_cpu = cpu_seconds(pids[side])
-            result = _check(
+        def drive(side: str, seconds: float) -> LoadResult:
+            return _check(
                 run_wrk(
                     requests[side],
                     workdir=layout.workdir / f"wrk-{route.key}-{side}",
@@ -199,12 +244,24 @@ def throughput(
                 ),
                 f"{route.key} {side}",
             )
+
+        def load(side: str, seconds: float) -> LoadResult:
+            before_cpu = cpu_seconds(pids[side])
+            result = drive(side, seconds)
             cpu_us[side] = (cpu_seconds(pids[side]) - before_cpu) * 1e6 / result.requests
             return result
 
+        def both_at_once() -> SharedPair:
+            before_cpu = {side: cpu_seconds(pid) for side, pid in pids.items()}
+            with ThreadPoolExecutor(max_workers=len(requests)) as pool:
+                running = {side: pool.submit(drive, side, duration_s) for side in requests}
+                results = {side: future.result() for side, future in running.items()}
+            spent = {side: cpu_seconds(pid) - before_cpu[side] for side, pid in pids.items()}
+            return SharedPair(results["bare"], results["instrumented"], spent["bare"], spent["instrumented"])
+
         for side in requests:
             load(side, warmup_s)
-        pairs = []
+        pairs, shared = [], []
         for index in range(rounds):
             order = ("bare", "instrumented") if index % 2 == 0 else ("instrumented", "bare")
             results = {side: load(side, duration_s) for side in order}
@@ -216,9 +273,16 @@ def throughput(
                 f"{pair.instrumented_cpu_us:.0f} us CPU/req | ratio {pair.instrumented.rate / pair.bare.rate:.3f}"
             )
             pairs.append(pair)
+            at_once = both_at_once()
+            log(
+                f"  {route.key} round {index + 1}/{rounds}, both at once: bare {at_once.bare.rate:.0f} req/s, "
+                f"instrumented {at_once.instrumented.rate:.0f} req/s | ratio {at_once.ratio:.3f}, instrumented's "
+                f"CPU share {at_once.instrumented_share:.3f}"
+            )
+            shared.append(at_once)
         rss = {"bare": rss_kib(bare.pid), "instrumented": rss_kib(instrumented.pid)}
     delivery = _delivery(instrumented, before, _accepted(collector))
-    return RouteResult(route, pairs, rss, delivery)
+    return RouteResult(route, pairs, rss, delivery, shared)
 
 
 def soak(

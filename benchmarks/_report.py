@@ -142,6 +142,36 @@ def _routes_table(results: list[RouteResult]) -> list[str]:
     return lines
 
 
+def _interval(bounds: tuple[float, float]) -> str:
+    return f"[{bounds[0]:.2f}, {bounds[1]:.2f}]"
+
+
+def _two_ways_table(results: list[RouteResult]) -> list[str]:
+    lines = [
+        "| route | target | alternating rounds: median [95 % interval] | met | both at once, one core: median "
+        "[95 % interval] | met | instrumented's share of the core (fair: 0.50) |",
+        "|---|---:|---:|:-:|---:|:-:|---:|",
+    ]
+    for result in results:
+        target = result.route.throughput_target
+        alternating = result.ratio(lambda r: r.rate)
+        shared, shared_bounds = result.shared_ratio(), result.shared_interval()
+        if shared is None or shared_bounds is None:
+            shared_cells = ["not measured", "", ""]
+        else:
+            share = statistics.median(pair.instrumented_share for pair in result.shared)
+            shared_cells = [f"{shared:.2f} {_interval(shared_bounds)}", _mark(shared >= target), f"{share:.2f}"]
+        cells = [
+            result.route.key,
+            f"≥ {target}",
+            f"{alternating:.2f} {_interval(result.throughput_interval())}",
+            _mark(alternating >= target),
+            *shared_cells,
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def _delivery_table(results: list[RouteResult], soaks: list[SoakResult]) -> list[str]:
     lines = [
         "| run | spans emitted | spans accepted | log records emitted | log records accepted "
@@ -205,8 +235,9 @@ def _conditions_lines(c: Conditions) -> list[str]:
         f"{pinning}. One uvicorn worker per service, SQLite, `ENVIRONMENT=production` (JSON console logs to a file), "
         f"the request log at INFO; the instrumented copy exports traces (100 % sampled), metrics and logs over "
         f"OTLP/HTTP to our Collector. wrk: 1 thread, {plan['connections']} connections, {plan['rounds']} interleaved "
-        f"rounds of {plan['duration_s']:g} s per side after a {plan['warmup_s']:g} s warm-up; every figure is the "
-        f"median over rounds, ratios are medians of the per-round ratio.{env}",
+        f"rounds of {plan['duration_s']:g} s per side, each followed by {plan['duration_s']:g} s of both at once, "
+        f"after a {plan['warmup_s']:g} s warm-up; every figure is the median over rounds, ratios are medians of the "
+        f"per-round ratio.{env}",
         f"Python {c.python}; {versions}."
         + (" **Quick (smoke) run: these figures are not representative.**" if c.quick else ""),
     ]
@@ -258,6 +289,17 @@ def render(
     if results:
         picture = f"![throughput and p99 ratios per route]({CHART})" if chart else "(no chart: matplotlib is missing)"
         lines += ["### Throughput and latency", "", *_routes_table(results), "", picture, ""]
+        lines += ["### Throughput ratio, measured two ways", ""]
+        lines += [
+            "In each round, after the alternating pair above, wrk drove both services at once for the same "
+            "time, each service on the same core: the kernel splits the core between them, so each gets the "
+            "same share of every change in the machine's speed. The interval is the order-statistic 95 % "
+            "interval of the median over rounds (`benchmarks/_stats.py`). The latency of that run is not "
+            "reported: each service waits for the other's time slices.",
+            "",
+            *_two_ways_table(results),
+            "",
+        ]
         lines += ["### Spans and log records: emitted by the service, accepted by the Collector", ""]
         lines += [
             "Emitted: what the instrumented service's SDK was handed over its whole life (counted by two "

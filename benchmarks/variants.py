@@ -4,8 +4,13 @@
 the bare service, the instrumented one, and one instrumented service per variant (its extra
 environment), then drives each with wrk in rotating order for a few rounds. It prints the median
 throughput and the median CPU time the service process spent per request (all threads, exporters
-included): the CPU figure moves little with the load of other processes on the machine, so it is the
-one to compare variants by.
+included).
+
+``--at-once`` drives every service at the same time instead, all on the one core, each under its own wrk:
+the kernel splits the core between them and every change in the machine's speed reaches all of them in
+the same milliseconds, so the throughput ratios of one 8 s round agree within about two percent (taken
+in turns, they swing by tens of percent on this machine). Then the ratio to bare is the figure to compare
+variants by; the share column says whether the split was fair.
 """
 
 from __future__ import annotations
@@ -16,23 +21,98 @@ import shutil
 import statistics
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks._load import run_wrk
+from benchmarks._load import LoadResult, Request, run_wrk
 from benchmarks._options import add_variant_option, variant_envs
 from benchmarks._procs import BenchError, Collector, Service, collector_binary, cpu_seconds
 from benchmarks._routes import ROUTES
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+@dataclass
+class _Figures:
+    """Per counted round, for one service: requests per second, CPU microseconds per request, core share."""
+
+    rates: list[float] = field(default_factory=list)
+    cpu_us: list[float] = field(default_factory=list)
+    shares: list[float] = field(default_factory=list)
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.variants", description=__doc__.split("\n\n")[0])
     parser.add_argument("--route", default="read", choices=sorted(ROUTES))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--at-once", action="store_true", help="drive every service at the same time, on one core")
     add_variant_option(parser)
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="for every service")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _measure(
+    services: dict[str, Service], requests: dict[str, Request], args: argparse.Namespace, workdir: Path
+) -> dict[str, _Figures]:
+    figures = {name: _Figures() for name in services}
+    names = list(services)
+
+    def drive(name: str, seconds: float) -> LoadResult:
+        result = run_wrk(
+            requests[name], workdir=workdir / f"wrk-{name}", duration_s=seconds, connections=args.connections, cpus="1"
+        )
+        if result.errors:
+            raise BenchError(f"{name}: {result.errors} errors")
+        return result
+
+    def run(group: list[str], seconds: float) -> dict[str, tuple[LoadResult, float]]:
+        """Drive ``group`` at once; each service's result and the CPU seconds it spent meanwhile."""
+        before = {name: cpu_seconds(services[name].pid) for name in group}
+        with ThreadPoolExecutor(max_workers=len(group)) as pool:
+            running = {name: pool.submit(drive, name, seconds) for name in group}
+            results = {name: future.result() for name, future in running.items()}
+        return {name: (results[name], cpu_seconds(services[name].pid) - before[name]) for name in group}
+
+    for index in range(args.rounds + 1):  # the first round warms up and is not counted
+        seconds = args.duration if index else 2
+        order = names[index % len(names) :] + names[: index % len(names)]
+        measured: dict[str, tuple[LoadResult, float]] = {}
+        for group in [order] if args.at_once else [[name] for name in order]:
+            measured.update(run(group, seconds))
+        if not index:
+            continue
+        total_cpu = sum(spent for _, spent in measured.values())
+        for name, (result, spent) in measured.items():
+            figures[name].rates.append(result.rate)
+            figures[name].cpu_us.append(spent * 1e6 / result.requests)
+            figures[name].shares.append(spent / total_cpu if total_cpu else 0.0)
+        done = (f"{name} {f.rates[-1]:.0f}/s {f.cpu_us[-1]:.0f}us" for name, f in figures.items())
+        print(f"round {index}: " + ", ".join(done))
+    return figures
+
+
+def _print(route: str, figures: dict[str, _Figures], *, at_once: bool) -> None:
+    bare = figures["bare"]
+    bare_cpu, bare_rate = statistics.median(bare.cpu_us), statistics.median(bare.rates)
+    share_column = f" {'core share':>10}" if at_once else ""
+    header = f"{'variant':<24} {'req/s':>7} {'vs bare':>8} {'CPU us/req':>11} {'+us vs bare':>11}{share_column}"
+    print(f"\n{route}: {header}")
+    for name, measured in figures.items():
+        rate, used = statistics.median(measured.rates), statistics.median(measured.cpu_us)
+        # At once, the per-round ratio cancels the machine's speed; the ratio of the medians would not.
+        ratio = (
+            statistics.median(r / b for r, b in zip(measured.rates, bare.rates, strict=True))
+            if at_once
+            else rate / bare_rate
+        )
+        share = f" {statistics.median(measured.shares):10.3f}" if at_once else ""
+        indent = " " * (len(route) + 2)
+        print(f"{indent}{name:<24} {rate:7.0f} {ratio:8.3f} {used:11.0f} {used - bare_cpu:+11.0f}{share}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     common = dict(item.split("=", 1) for item in args.env)
     variants: dict[str, tuple[bool, dict[str, str]]] = {"bare": (False, common), "instrumented": (True, common)}
     for name, extra in variant_envs(args):
@@ -55,35 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             services[name].up()
         requests = {name: ROUTES[args.route].prepare(service.url, secret) for name, service in services.items()}
-        rates: dict[str, list[float]] = {name: [] for name in services}
-        cpu: dict[str, list[float]] = {name: [] for name in services}
-        names = list(services)
-        for index in range(args.rounds + 1):  # the first round warms up and is not counted
-            order = names[index % len(names) :] + names[: index % len(names)]
-            for name in order:
-                pid = services[name].pid
-                before = cpu_seconds(pid)
-                result = run_wrk(
-                    requests[name],
-                    workdir=workdir / f"wrk-{name}",
-                    duration_s=args.duration if index else 2,
-                    connections=args.connections,
-                    cpus="1",
-                )
-                if result.errors:
-                    raise BenchError(f"{name}: {result.errors} errors")
-                if index:
-                    rates[name].append(result.rate)
-                    cpu[name].append((cpu_seconds(pid) - before) * 1e6 / result.requests)
-            if index:
-                print(f"round {index}: " + ", ".join(f"{n} {rates[n][-1]:.0f}/s {cpu[n][-1]:.0f}us" for n in names))
-        bare_cpu = statistics.median(cpu["bare"])
-        bare_rate = statistics.median(rates["bare"])
-        print(f"\n{args.route}: {'variant':<24} {'req/s':>7} {'vs bare':>8} {'CPU us/req':>11} {'+us vs bare':>11}")
-        for name in names:
-            rate, used = statistics.median(rates[name]), statistics.median(cpu[name])
-            indent = " " * (len(args.route) + 2)
-            print(f"{indent}{name:<24} {rate:7.0f} {rate / bare_rate:8.2f} {used:11.0f} {used - bare_cpu:+11.0f}")
+        _print(args.route, _measure(services, requests, args, workdir), at_once=args.at_once)
         return 0
     except BenchError as exc:
         print(f"failed: {exc}")
