@@ -1,12 +1,18 @@
 """The benchmark's three measurements: A/B throughput per route, the paced no-drop run, RSS growth.
 
-A/B throughput is measured two ways in the same rounds. Alternating: bare, then instrumented (or the
-other way round), each alone on its core, as the issue asks. Shared: both at once on the one core, each
-under its own wrk, so the kernel splits the core between them (each service is its own session, so its
-own scheduling group: thread counts do not matter) and every change in the machine's speed reaches both
-in the same milliseconds. This machine's speed flips between two levels about 1.6x apart from one second
-to the next; the alternating ratio of a 4 s round therefore swings by tens of percent, the shared one
-by about two.
+A/B throughput is measured two ways, on the same two services. Alternating: bare, then instrumented (or
+the other way round), each alone on its core, as the issue asks. Then shared: both at once on the one
+core, each under its own wrk, so the kernel splits the core between them (each service is its own
+session, so its own scheduling group: thread counts do not matter) and every change in the machine's
+speed reaches both in the same milliseconds. This machine's speed flips between two levels about 1.6x
+apart from one second to the next; the alternating ratio of a 4 s round therefore swings by tens of
+percent, the shared one by a few hundredths.
+
+The shared rounds run back to back, after a shared warm-up, not between the alternating ones: the
+instrumented service exports a run's last spans up to ``OTEL_BSP_SCHEDULE_DELAY`` after the run, so a
+shared round right after its alternating run paid for that run's export too, and one after the bare
+service's did not (the ingest route's shared ratios alternated 0.80, 0.87, 0.80... by round parity).
+Back to back, each shared round pays for its predecessor's leftover, as a service under steady load does.
 
 Each starts its own services (fresh database, fresh process) against the one Collector, so the
 Collector's receiver counters, read before a service starts and after it has exited (and so
@@ -219,8 +225,8 @@ def throughput(
     connections: int,
     log: Callable[[str], None],
 ) -> RouteResult:
-    """Bare and instrumented side by side. Each round: wrk on each in turn (the order alternating every
-    round), then on both at once."""
+    """Bare and instrumented side by side: ``rounds`` of wrk on each in turn (the order alternating every
+    round), then ``rounds`` of wrk on both at once."""
     bare = _service(layout, collector, f"{route.key}-bare", instrumented=False)
     instrumented = _service(layout, collector, f"{route.key}-instrumented", instrumented=True)
     before = _accepted(collector)
@@ -261,7 +267,7 @@ def throughput(
 
         for side in requests:
             load(side, warmup_s)
-        pairs, shared = [], []
+        pairs = []
         for index in range(rounds):
             order = ("bare", "instrumented") if index % 2 == 0 else ("instrumented", "bare")
             results = {side: load(side, duration_s) for side in order}
@@ -273,9 +279,12 @@ def throughput(
                 f"{pair.instrumented_cpu_us:.0f} us CPU/req | ratio {pair.instrumented.rate / pair.bare.rate:.3f}"
             )
             pairs.append(pair)
+        both_at_once()  # the warm-up: the first counted round starts in the steady state
+        shared = []
+        for index in range(rounds):
             at_once = both_at_once()
             log(
-                f"  {route.key} round {index + 1}/{rounds}, both at once: bare {at_once.bare.rate:.0f} req/s, "
+                f"  {route.key} both at once {index + 1}/{rounds}: bare {at_once.bare.rate:.0f} req/s, "
                 f"instrumented {at_once.instrumented.rate:.0f} req/s | ratio {at_once.ratio:.3f}, instrumented's "
                 f"CPU share {at_once.instrumented_share:.3f}"
             )

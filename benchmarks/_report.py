@@ -12,7 +12,7 @@ import platform
 import statistics
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -146,46 +146,69 @@ def _interval(bounds: tuple[float, float]) -> str:
     return f"[{bounds[0]:.2f}, {bounds[1]:.2f}]"
 
 
-def _two_ways_table(results: list[RouteResult]) -> list[str]:
-    lines = [
-        "| route | target | alternating rounds: median [95 % interval] | met | both at once, one core: median "
-        "[95 % interval] | met | instrumented's share of the core (fair: 0.50) |",
-        "|---|---:|---:|:-:|---:|:-:|---:|",
+def _table(header: Sequence[str], align: str, rows: Iterable[Sequence[str]]) -> list[str]:
+    """A Markdown table; ``align`` has one letter per column: l(eft), r(ight) or c(entre)."""
+    rule = {"l": "---", "r": "---:", "c": ":-:"}
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(rule[a] for a in align) + "|"]
+    return lines + ["| " + " | ".join(cells) + " |" for cells in rows]
+
+
+def _two_ways_row(result: RouteResult) -> list[str]:
+    target = result.route.throughput_target
+    alternating = result.ratio(lambda r: r.rate)
+    shared, shared_bounds = result.shared_ratio(), result.shared_interval()
+    if shared is None or shared_bounds is None:
+        shared_cells = ["not measured", "", ""]
+    else:
+        share = statistics.median(pair.instrumented_share for pair in result.shared)
+        shared_cells = [f"{shared:.2f} {_interval(shared_bounds)}", _mark(shared >= target), f"{share:.2f}"]
+    return [
+        result.route.key,
+        f"≥ {target}",
+        f"{alternating:.2f} {_interval(result.throughput_interval())}",
+        _mark(alternating >= target),
+        *shared_cells,
     ]
-    for result in results:
-        target = result.route.throughput_target
-        alternating = result.ratio(lambda r: r.rate)
-        shared, shared_bounds = result.shared_ratio(), result.shared_interval()
-        if shared is None or shared_bounds is None:
-            shared_cells = ["not measured", "", ""]
-        else:
-            share = statistics.median(pair.instrumented_share for pair in result.shared)
-            shared_cells = [f"{shared:.2f} {_interval(shared_bounds)}", _mark(shared >= target), f"{share:.2f}"]
-        cells = [
-            result.route.key,
-            f"≥ {target}",
-            f"{alternating:.2f} {_interval(result.throughput_interval())}",
-            _mark(alternating >= target),
-            *shared_cells,
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
+
+
+def _two_ways_table(results: list[RouteResult]) -> list[str]:
+    header = [
+        "route",
+        "target",
+        "alternating rounds: median [95 % interval]",
+        "met",
+        "both at once, one core: median [95 % interval]",
+        "met",
+        "instrumented's share of the core (fair: 0.50)",
+    ]
+    return _table(header, "lrrcrcr", (_two_ways_row(result) for result in results))
 
 
 def _delivery_table(results: list[RouteResult], soaks: list[SoakResult]) -> list[str]:
-    lines = [
-        "| run | spans emitted | spans accepted | log records emitted | log records accepted "
-        "| refused or failed | lossless |",
-        "|---|---:|---:|---:|---:|---:|:-:|",
+    header = [
+        "run",
+        "spans emitted",
+        "spans accepted",
+        "log records emitted",
+        "log records accepted",
+        "refused or failed",
+        "lossless",
     ]
-    rows = [(f"throughput, {r.route.key}", r.delivery) for r in results]
-    rows += [(f"paced {s.load.duration_s:.0f} s, {s.route.key}", s.delivery) for s in soaks]
-    for name, d in rows:
-        lines.append(
-            f"| {name} | {d.spans_emitted} | {d.spans_accepted} | {d.logs_emitted} | {d.logs_accepted} "
-            f"| {d.refused_or_failed} | {_mark(d.lossless)} |"
-        )
-    return lines
+    runs = [(f"throughput, {r.route.key}", r.delivery) for r in results]
+    runs += [(f"paced {s.load.duration_s:.0f} s, {s.route.key}", s.delivery) for s in soaks]
+    rows = (
+        [
+            name,
+            str(d.spans_emitted),
+            str(d.spans_accepted),
+            str(d.logs_emitted),
+            str(d.logs_accepted),
+            str(d.refused_or_failed),
+            _mark(d.lossless),
+        ]
+        for name, d in runs
+    )
+    return _table(header, "lrrrrrc", rows)
 
 
 def _soak_table(soaks: list[SoakResult]) -> list[str]:
@@ -235,8 +258,8 @@ def _conditions_lines(c: Conditions) -> list[str]:
         f"{pinning}. One uvicorn worker per service, SQLite, `ENVIRONMENT=production` (JSON console logs to a file), "
         f"the request log at INFO; the instrumented copy exports traces (100 % sampled), metrics and logs over "
         f"OTLP/HTTP to our Collector. wrk: 1 thread, {plan['connections']} connections, {plan['rounds']} interleaved "
-        f"rounds of {plan['duration_s']:g} s per side, each followed by {plan['duration_s']:g} s of both at once, "
-        f"after a {plan['warmup_s']:g} s warm-up; every figure is the median over rounds, ratios are medians of the "
+        f"rounds of {plan['duration_s']:g} s per side after a {plan['warmup_s']:g} s warm-up, then as many of both at "
+        f"once; every figure is the median over rounds, ratios are medians of the "
         f"per-round ratio.{env}",
         f"Python {c.python}; {versions}."
         + (" **Quick (smoke) run: these figures are not representative.**" if c.quick else ""),
@@ -291,11 +314,12 @@ def render(
         lines += ["### Throughput and latency", "", *_routes_table(results), "", picture, ""]
         lines += ["### Throughput ratio, measured two ways", ""]
         lines += [
-            "In each round, after the alternating pair above, wrk drove both services at once for the same "
-            "time, each service on the same core: the kernel splits the core between them, so each gets the "
-            "same share of every change in the machine's speed. The interval is the order-statistic 95 % "
-            "interval of the median over rounds (`benchmarks/_stats.py`). The latency of that run is not "
-            "reported: each service waits for the other's time slices.",
+            "After the alternating rounds above, as many rounds of the same length with wrk driving both "
+            "services at once, both on the same core, back to back after one uncounted round: the kernel "
+            "splits the core between them, so each gets the same share of every change in the machine's "
+            "speed. The interval is the order-statistic 95 % interval of the median over rounds "
+            "(`benchmarks/_stats.py`). The latency of those rounds is not reported: each service waits for "
+            "the other's time slices.",
             "",
             *_two_ways_table(results),
             "",
