@@ -1,18 +1,17 @@
 """The benchmark's three measurements: A/B throughput per route, the paced no-drop run, RSS growth.
 
 A/B throughput is measured two ways, on the same two services. Alternating: bare, then instrumented (or
-the other way round), each alone on its core, as the issue asks. Then shared: both at once on the one
-core, each under its own wrk, so the kernel splits the core between them (each service is its own
-session, so its own scheduling group: thread counts do not matter) and every change in the machine's
-speed reaches both in the same milliseconds. This machine's speed flips between two levels about 1.6x
-apart from one second to the next; the alternating ratio of a 4 s round therefore swings by tens of
-percent, the shared one by a few hundredths.
+the other way round), each alone on its core for a few seconds, as the issue asks. Then in turns: both
+under their own wrk at once, the two taking turns on the core every 100 ms (``benchmarks._turns``), so
+each sees the same mix of the machine's fast and slow moments. This machine's speed flips between two
+levels about 1.6x apart from one second to the next; the alternating ratio of a 4 s round therefore
+swings by tens of percent, the one of a round in turns by a few hundredths.
 
-The shared rounds run back to back, after a shared warm-up, not between the alternating ones: the
-instrumented service exports a run's last spans up to ``OTEL_BSP_SCHEDULE_DELAY`` after the run, so a
-shared round right after its alternating run paid for that run's export too, and one after the bare
-service's did not (the ingest route's shared ratios alternated 0.80, 0.87, 0.80... by round parity).
-Back to back, each shared round pays for its predecessor's leftover, as a service under steady load does.
+The rounds in turns run back to back, after an uncounted one, not between the alternating ones: the
+instrumented service exports a run's last spans up to ``OTEL_BSP_SCHEDULE_DELAY`` after the run, and a
+round placed right after its alternating run would pay for that export too, while one after the bare
+service's would not. Back to back, each round carries its predecessor's leftover, as a service under
+steady load does.
 
 Each starts its own services (fresh database, fresh process) against the one Collector, so the
 Collector's receiver counters, read before a service starts and after it has exited (and so
@@ -33,6 +32,7 @@ from benchmarks._load import LoadResult, paced, run_wrk
 from benchmarks._procs import BenchError, Collector, Service, cpu_seconds, rss_kib
 from benchmarks._routes import Route
 from benchmarks._stats import median_interval
+from benchmarks._turns import Turns
 
 
 @dataclass(frozen=True)
@@ -79,8 +79,8 @@ class Pair:
 
 
 @dataclass(frozen=True)
-class SharedPair:
-    """Both services under load in the same seconds, on one core."""
+class TurnsPair:
+    """Both services under load in the same seconds, taking turns on one core."""
 
     bare: LoadResult
     instrumented: LoadResult
@@ -104,7 +104,7 @@ class RouteResult:
     rounds: list[Pair]
     rss_kib: dict[str, int]
     delivery: Delivery
-    shared: list[SharedPair] = field(default_factory=list)
+    turns: list[TurnsPair] = field(default_factory=list)
 
     def median(self, metric: Callable[[LoadResult], float], side: str) -> float:
         return statistics.median(metric(getattr(pair, side)) for pair in self.rounds)
@@ -120,12 +120,12 @@ class RouteResult:
         """95 % interval of the alternating rounds' median throughput ratio."""
         return median_interval(self.ratios(lambda r: r.rate))
 
-    def shared_ratio(self) -> float | None:
-        """Median throughput ratio of the shared rounds; None when there were none."""
-        return statistics.median(pair.ratio for pair in self.shared) if self.shared else None
+    def turns_ratio(self) -> float | None:
+        """Median throughput ratio of the rounds in turns; None when there were none."""
+        return statistics.median(pair.ratio for pair in self.turns) if self.turns else None
 
-    def shared_interval(self) -> tuple[float, float] | None:
-        return median_interval(pair.ratio for pair in self.shared) if self.shared else None
+    def turns_interval(self) -> tuple[float, float] | None:
+        return median_interval(pair.ratio for pair in self.turns) if self.turns else None
 
 
 @dataclass(frozen=True)
@@ -226,7 +226,7 @@ def throughput(
     log: Callable[[str], None],
 ) -> RouteResult:
     """Bare and instrumented side by side: ``rounds`` of wrk on each in turn (the order alternating every
-    round), then ``rounds`` of wrk on both at once."""
+    round), then ``rounds`` of wrk on both at once, the two services taking turns on the core."""
     bare = _service(layout, collector, f"{route.key}-bare", instrumented=False)
     instrumented = _service(layout, collector, f"{route.key}-instrumented", instrumented=True)
     before = _accepted(collector)
@@ -257,13 +257,13 @@ def throughput(
             cpu_us[side] = (cpu_seconds(pids[side]) - before_cpu) * 1e6 / result.requests
             return result
 
-        def both_at_once() -> SharedPair:
+        def in_turns() -> TurnsPair:
             before_cpu = {side: cpu_seconds(pid) for side, pid in pids.items()}
-            with ThreadPoolExecutor(max_workers=len(requests)) as pool:
+            with ThreadPoolExecutor(max_workers=len(requests)) as pool, Turns(list(pids.values())):
                 running = {side: pool.submit(drive, side, duration_s) for side in requests}
                 results = {side: future.result() for side, future in running.items()}
             spent = {side: cpu_seconds(pid) - before_cpu[side] for side, pid in pids.items()}
-            return SharedPair(results["bare"], results["instrumented"], spent["bare"], spent["instrumented"])
+            return TurnsPair(results["bare"], results["instrumented"], spent["bare"], spent["instrumented"])
 
         for side in requests:
             load(side, warmup_s)
@@ -279,19 +279,19 @@ def throughput(
                 f"{pair.instrumented_cpu_us:.0f} us CPU/req | ratio {pair.instrumented.rate / pair.bare.rate:.3f}"
             )
             pairs.append(pair)
-        both_at_once()  # the warm-up: the first counted round starts in the steady state
-        shared = []
+        in_turns()  # the warm-up: the first counted round starts in the steady state
+        turns = []
         for index in range(rounds):
-            at_once = both_at_once()
+            turn = in_turns()
             log(
-                f"  {route.key} both at once {index + 1}/{rounds}: bare {at_once.bare.rate:.0f} req/s, "
-                f"instrumented {at_once.instrumented.rate:.0f} req/s | ratio {at_once.ratio:.3f}, instrumented's "
-                f"CPU share {at_once.instrumented_share:.3f}"
+                f"  {route.key} in turns {index + 1}/{rounds}: bare {turn.bare.rate:.0f} req/s, "
+                f"instrumented {turn.instrumented.rate:.0f} req/s | ratio {turn.ratio:.3f}, instrumented's "
+                f"CPU share {turn.instrumented_share:.3f}"
             )
-            shared.append(at_once)
+            turns.append(turn)
         rss = {"bare": rss_kib(bare.pid), "instrumented": rss_kib(instrumented.pid)}
     delivery = _delivery(instrumented, before, _accepted(collector))
-    return RouteResult(route, pairs, rss, delivery, shared)
+    return RouteResult(route, pairs, rss, delivery, turns)
 
 
 def soak(

@@ -156,18 +156,18 @@ def _table(header: Sequence[str], align: str, rows: Iterable[Sequence[str]]) -> 
 def _two_ways_row(result: RouteResult) -> list[str]:
     target = result.route.throughput_target
     alternating = result.ratio(lambda r: r.rate)
-    shared, shared_bounds = result.shared_ratio(), result.shared_interval()
-    if shared is None or shared_bounds is None:
-        shared_cells = ["not measured", "", ""]
+    in_turns, bounds = result.turns_ratio(), result.turns_interval()
+    if in_turns is None or bounds is None:
+        turns_cells = ["not measured", "", ""]
     else:
-        share = statistics.median(pair.instrumented_share for pair in result.shared)
-        shared_cells = [f"{shared:.2f} {_interval(shared_bounds)}", _mark(shared >= target), f"{share:.2f}"]
+        share = statistics.median(pair.instrumented_share for pair in result.turns)
+        turns_cells = [f"{in_turns:.2f} {_interval(bounds)}", _mark(in_turns >= target), f"{share:.2f}"]
     return [
         result.route.key,
         f"≥ {target}",
         f"{alternating:.2f} {_interval(result.throughput_interval())}",
         _mark(alternating >= target),
-        *shared_cells,
+        *turns_cells,
     ]
 
 
@@ -177,7 +177,7 @@ def _two_ways_table(results: list[RouteResult]) -> list[str]:
         "target",
         "alternating rounds: median [95 % interval]",
         "met",
-        "both at once, one core: median [95 % interval]",
+        "in 100 ms turns: median [95 % interval]",
         "met",
         "instrumented's share of the core (fair: 0.50)",
     ]
@@ -258,8 +258,8 @@ def _conditions_lines(c: Conditions) -> list[str]:
         f"{pinning}. One uvicorn worker per service, SQLite, `ENVIRONMENT=production` (JSON console logs to a file), "
         f"the request log at INFO; the instrumented copy exports traces (100 % sampled), metrics and logs over "
         f"OTLP/HTTP to our Collector. wrk: 1 thread, {plan['connections']} connections, {plan['rounds']} interleaved "
-        f"rounds of {plan['duration_s']:g} s per side after a {plan['warmup_s']:g} s warm-up, then as many of both at "
-        f"once; every figure is the median over rounds, ratios are medians of the "
+        f"rounds of {plan['duration_s']:g} s per side after a {plan['warmup_s']:g} s warm-up, then as many in 100 ms "
+        f"turns; every figure is the median over rounds, ratios are medians of the "
         f"per-round ratio.{env}",
         f"Python {c.python}; {versions}."
         + (" **Quick (smoke) run: these figures are not representative.**" if c.quick else ""),
@@ -315,11 +315,12 @@ def render(
         lines += ["### Throughput ratio, measured two ways", ""]
         lines += [
             "After the alternating rounds above, as many rounds of the same length with wrk driving both "
-            "services at once, both on the same core, back to back after one uncounted round: the kernel "
-            "splits the core between them, so each gets the same share of every change in the machine's "
-            "speed. The interval is the order-statistic 95 % interval of the median over rounds "
-            "(`benchmarks/_stats.py`). The latency of those rounds is not reported: each service waits for "
-            "the other's time slices.",
+            "services at once while they take turns on their core every 100 ms (`benchmarks/_turns.py`: the "
+            "one whose turn it is not is stopped), back to back after one uncounted round. Each service "
+            "then sees the same mix of the machine's fast and slow moments. The instrumented service's "
+            "share of the CPU time says whether the turns were even. The interval is the order-statistic "
+            "95 % interval of the median over rounds (`benchmarks/_stats.py`). The latency of those rounds "
+            "is not reported: each service waits out the other's turns.",
             "",
             *_two_ways_table(results),
             "",

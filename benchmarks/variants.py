@@ -6,11 +6,11 @@ environment), then drives each with wrk in rotating order for a few rounds. It p
 throughput and the median CPU time the service process spent per request (all threads, exporters
 included).
 
-``--at-once`` drives every service at the same time instead, all on the one core, each under its own wrk:
-the kernel splits the core between them and every change in the machine's speed reaches all of them in
-the same milliseconds, so the throughput ratios of one 8 s round agree within about two percent (taken
-in turns, they swing by tens of percent on this machine). Then the ratio to bare is the figure to compare
-variants by; the share column says whether the split was fair.
+``--turns`` drives every service at the same time instead, the services taking turns on their one
+core every 100 ms (``benchmarks._turns``): each sees the same mix of the machine's fast and slow moments,
+so the throughput ratios of one 8 s round agree within a few hundredths (taken in turns of seconds, they
+swing by tens of percent on this machine). Then the ratio to bare is the figure to compare variants by;
+the share column says whether the turns were even.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import statistics
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from benchmarks._load import LoadResult, Request, run_wrk
 from benchmarks._options import add_variant_option, variant_envs
 from benchmarks._procs import BenchError, Collector, Service, collector_binary, cpu_seconds
 from benchmarks._routes import ROUTES
+from benchmarks._turns import Turns
 
 
 @dataclass
@@ -46,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--at-once", action="store_true", help="drive every service at the same time, on one core")
+    parser.add_argument("--turns", action="store_true", help="drive every service at once, taking 100 ms turns")
     add_variant_option(parser)
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="for every service")
     return parser
@@ -69,7 +71,8 @@ def _measure(
     def run(group: list[str], seconds: float) -> dict[str, tuple[LoadResult, float]]:
         """Drive ``group`` at once; each service's result and the CPU seconds it spent meanwhile."""
         before = {name: cpu_seconds(services[name].pid) for name in group}
-        with ThreadPoolExecutor(max_workers=len(group)) as pool:
+        turns = Turns([services[name].pid for name in group]) if len(group) > 1 else nullcontext()
+        with ThreadPoolExecutor(max_workers=len(group)) as pool, turns:
             running = {name: pool.submit(drive, name, seconds) for name in group}
             results = {name: future.result() for name, future in running.items()}
         return {name: (results[name], cpu_seconds(services[name].pid) - before[name]) for name in group}
@@ -78,7 +81,7 @@ def _measure(
         seconds = args.duration if index else 2
         order = names[index % len(names) :] + names[: index % len(names)]
         measured: dict[str, tuple[LoadResult, float]] = {}
-        for group in [order] if args.at_once else [[name] for name in order]:
+        for group in [order] if args.turns else [[name] for name in order]:
             measured.update(run(group, seconds))
         if not index:
             continue
@@ -92,21 +95,21 @@ def _measure(
     return figures
 
 
-def _print(route: str, figures: dict[str, _Figures], *, at_once: bool) -> None:
+def _print(route: str, figures: dict[str, _Figures], *, in_turns: bool) -> None:
     bare = figures["bare"]
     bare_cpu, bare_rate = statistics.median(bare.cpu_us), statistics.median(bare.rates)
-    share_column = f" {'core share':>10}" if at_once else ""
+    share_column = f" {'core share':>10}" if in_turns else ""
     header = f"{'variant':<24} {'req/s':>7} {'vs bare':>8} {'CPU us/req':>11} {'+us vs bare':>11}{share_column}"
     print(f"\n{route}: {header}")
     for name, measured in figures.items():
         rate, used = statistics.median(measured.rates), statistics.median(measured.cpu_us)
-        # At once, the per-round ratio cancels the machine's speed; the ratio of the medians would not.
+        # In turns, the per-round ratio cancels the machine's speed; the ratio of the medians would not.
         ratio = (
             statistics.median(r / b for r, b in zip(measured.rates, bare.rates, strict=True))
-            if at_once
+            if in_turns
             else rate / bare_rate
         )
-        share = f" {statistics.median(measured.shares):10.3f}" if at_once else ""
+        share = f" {statistics.median(measured.shares):10.3f}" if in_turns else ""
         indent = " " * (len(route) + 2)
         print(f"{indent}{name:<24} {rate:7.0f} {ratio:8.3f} {used:11.0f} {used - bare_cpu:+11.0f}{share}")
 
@@ -135,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             services[name].up()
         requests = {name: ROUTES[args.route].prepare(service.url, secret) for name, service in services.items()}
-        _print(args.route, _measure(services, requests, args, workdir), at_once=args.at_once)
+        _print(args.route, _measure(services, requests, args, workdir), in_turns=args.turns)
         return 0
     except BenchError as exc:
         print(f"failed: {exc}")

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from benchmarks._load import LoadResult
-from benchmarks._phases import Delivery, Pair, RouteResult, SharedPair
+from benchmarks._phases import Delivery, Pair, RouteResult, TurnsPair
 from benchmarks._report import _two_ways_table
 from benchmarks._routes import ROUTES
 from benchmarks._stats import median_interval
@@ -51,11 +51,11 @@ def _load(rate: float) -> LoadResult:
     return LoadResult(int(rate * 4), 4.0, 0, 0, 50.0, 60.0, 90.0, 52.0)
 
 
-def _route_result(alternating: list[float], shared: list[tuple[float, float]]) -> RouteResult:
+def _route_result(alternating: list[float], turns: list[tuple[float, float]]) -> RouteResult:
     delivery = Delivery(1, 1, 1, 1, 0)
     pairs = [Pair(_load(100.0), _load(100.0 * ratio), 3000.0, 3600.0) for ratio in alternating]
-    at_once = [SharedPair(_load(50.0), _load(50.0 * ratio), 2.0, 2.0 * share) for ratio, share in shared]
-    return RouteResult(ROUTES["read"], pairs, {"bare": 100, "instrumented": 110}, delivery, at_once)
+    in_turns = [TurnsPair(_load(50.0), _load(50.0 * ratio), 2.0, 2.0 * share) for ratio, share in turns]
+    return RouteResult(ROUTES["read"], pairs, {"bare": 100, "instrumented": 110}, delivery, in_turns)
 
 
 def test_two_ways_table_marks_each_way_against_the_target() -> None:
@@ -71,7 +71,7 @@ def test_two_ways_table_marks_each_way_against_the_target() -> None:
     assert cells[6] == "0.50"
 
 
-def test_two_ways_table_says_when_the_shared_rounds_were_not_measured() -> None:
+def test_two_ways_table_says_when_no_rounds_in_turns_were_measured() -> None:
     result = _route_result([0.80, 0.81, 0.82], [])
     (row,) = _two_ways_table([result])[2:]
     cells = [cell.strip() for cell in row.strip("|").split("|")]
