@@ -31,7 +31,7 @@ class Turns:
 
     def __enter__(self) -> Turns:
         for pid in self.pids[1:]:
-            os.killpg(pid, signal.SIGSTOP)
+            _signal(pid, signal.SIGSTOP)
         self._thread.start()
         return self
 
@@ -41,11 +41,22 @@ class Turns:
         self._done.set()
         self._thread.join()
         for pid in self.pids:  # never leave a service stopped, whatever happened
-            os.killpg(pid, signal.SIGCONT)
+            _signal(pid, signal.SIGCONT)
 
     def _rotate(self) -> None:
         turn = 0
         while not self._done.wait(self.slice_s):
             current, turn = self.pids[turn], (turn + 1) % len(self.pids)
-            os.killpg(current, signal.SIGSTOP)  # stop first: the two never run at once
-            os.killpg(self.pids[turn], signal.SIGCONT)
+            # Stop first, so two never run at once. A service that died ends the rotation; the load
+            # generator then reports its failed requests.
+            if not (_signal(current, signal.SIGSTOP) and _signal(self.pids[turn], signal.SIGCONT)):
+                return
+
+
+def _signal(pid: int, signal_number: signal.Signals) -> bool:
+    """``signal_number`` to the process group ``pid`` leads; False when it is gone."""
+    try:
+        os.killpg(pid, signal_number)
+    except ProcessLookupError:
+        return False
+    return True
