@@ -8,9 +8,10 @@ included).
 
 ``--turns`` drives every service at the same time instead, the services taking turns on their one
 core every 100 ms (``benchmarks._turns``): each sees the same mix of the machine's fast and slow moments,
-so the throughput ratios of one 8 s round agree within a few hundredths (taken in turns of seconds, they
-swing by tens of percent on this machine). Then the ratio to bare is the figure to compare variants by;
-the share column says whether the turns were even.
+so with two services the ratios of single rounds agree within a few hundredths (taken in turns of
+seconds, they swing by tens of percent on this machine). Each service added makes its turn come round
+less often, and the rounds spread more: about ±0.05 with seven. Then the ratio to bare is the figure to
+compare variants by; the share column says whether the turns were even.
 """
 
 from __future__ import annotations
