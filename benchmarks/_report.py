@@ -104,53 +104,56 @@ def _mark(ok: bool) -> str:
     return "yes" if ok else "**no**"
 
 
-def _ratio_cell(value: float) -> str:
-    return f"{value:.2f}"
-
-
-def _routes_table(results: list[RouteResult]) -> list[str]:
-    lines = [
-        "| route | req/s bare → instr. | throughput ratio (target) | met | p50 ms bare → instr. (ratio) "
-        "| p99 ms bare → instr. (ratio, target ≤ 1.25) | met | CPU µs/request bare → instr. (+telemetry) "
-        "| RSS MiB bare / instr. | failed requests bare / instr. |",
-        "|---|---:|---:|:-:|---:|---:|:-:|---:|---:|---:|",
-    ]
-    for result in results:
-        route = result.route
-
-        def both(metric: Callable[[LoadResult], float], digits: int, result: RouteResult = result) -> str:
-            bare, instrumented = result.median(metric, "bare"), result.median(metric, "instrumented")
-            return f"{bare:.{digits}f} → {instrumented:.{digits}f}"
-
-        throughput = result.ratio(lambda r: r.rate)
-        p99 = result.ratio(lambda r: r.p99_ms)
-        cpu_bare = statistics.median(pair.bare_cpu_us for pair in result.rounds)
-        cpu_instrumented = statistics.median(pair.instrumented_cpu_us for pair in result.rounds)
-        cells = [
-            f"`{route.method} {route.template}` ({route.key})",
-            both(lambda r: r.rate, 0),
-            f"{throughput:.2f} (≥ {route.throughput_target})",
-            _mark(throughput >= route.throughput_target),
-            f"{both(lambda r: r.p50_ms, 1)} ({result.ratio(lambda r: r.p50_ms):.2f})",
-            f"{both(lambda r: r.p99_ms, 1)} ({p99:.2f})",
-            _mark(p99 <= P99_TARGET),
-            f"{cpu_bare:.0f} → {cpu_instrumented:.0f} ({cpu_instrumented - cpu_bare:+.0f})",
-            f"{result.rss_kib['bare'] / 1024:.0f} / {result.rss_kib['instrumented'] / 1024:.0f}",
-            f"{sum(p.bare.errors for p in result.rounds)} / {sum(p.instrumented.errors for p in result.rounds)}",
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
-
-
-def _interval(bounds: tuple[float, float]) -> str:
-    return f"[{bounds[0]:.2f}, {bounds[1]:.2f}]"
-
-
 def _table(header: Sequence[str], align: str, rows: Iterable[Sequence[str]]) -> list[str]:
     """A Markdown table; ``align`` has one letter per column: l(eft), r(ight) or c(entre)."""
     rule = {"l": "---", "r": "---:", "c": ":-:"}
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(rule[a] for a in align) + "|"]
     return lines + ["| " + " | ".join(cells) + " |" for cells in rows]
+
+
+def _routes_row(result: RouteResult) -> list[str]:
+    route = result.route
+
+    def both(metric: Callable[[LoadResult], float], digits: int) -> str:
+        bare, instrumented = result.median(metric, "bare"), result.median(metric, "instrumented")
+        return f"{bare:.{digits}f} → {instrumented:.{digits}f}"
+
+    throughput = result.ratio(lambda r: r.rate)
+    p99 = result.ratio(lambda r: r.p99_ms)
+    cpu_bare = statistics.median(pair.bare_cpu_us for pair in result.rounds)
+    cpu_instrumented = statistics.median(pair.instrumented_cpu_us for pair in result.rounds)
+    return [
+        f"`{route.method} {route.template}` ({route.key})",
+        both(lambda r: r.rate, 0),
+        f"{throughput:.2f} (≥ {route.throughput_target})",
+        _mark(throughput >= route.throughput_target),
+        f"{both(lambda r: r.p50_ms, 1)} ({result.ratio(lambda r: r.p50_ms):.2f})",
+        f"{both(lambda r: r.p99_ms, 1)} ({p99:.2f})",
+        _mark(p99 <= P99_TARGET),
+        f"{cpu_bare:.0f} → {cpu_instrumented:.0f} ({cpu_instrumented - cpu_bare:+.0f})",
+        f"{result.rss_kib['bare'] / 1024:.0f} / {result.rss_kib['instrumented'] / 1024:.0f}",
+        f"{sum(p.bare.errors for p in result.rounds)} / {sum(p.instrumented.errors for p in result.rounds)}",
+    ]
+
+
+def _routes_table(results: list[RouteResult]) -> list[str]:
+    header = [
+        "route",
+        "req/s bare → instr.",
+        "throughput ratio (target)",
+        "met",
+        "p50 ms bare → instr. (ratio)",
+        "p99 ms bare → instr. (ratio, target ≤ 1.25)",
+        "met",
+        "CPU µs/request bare → instr. (+telemetry)",
+        "RSS MiB bare / instr.",
+        "failed requests bare / instr.",
+    ]
+    return _table(header, "lrrcrrcrrr", (_routes_row(result) for result in results))
+
+
+def _interval(bounds: tuple[float, float]) -> str:
+    return f"[{bounds[0]:.2f}, {bounds[1]:.2f}]"
 
 
 def _two_ways_row(result: RouteResult) -> list[str]:
@@ -212,18 +215,32 @@ def _delivery_table(results: list[RouteResult], soaks: list[SoakResult]) -> list
 
 
 def _soak_table(soaks: list[SoakResult]) -> list[str]:
-    lines = [
-        "| route | target req/s (70 % of bare max) | reached req/s | seconds | p50 ms | p99 ms "
-        '| spans dropped | log records dropped | "telemetry dropped" log lines |',
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    header = [
+        "route",
+        "target req/s (70 % of bare max)",
+        "reached req/s",
+        "seconds",
+        "p50 ms",
+        "p99 ms",
+        "spans dropped",
+        "log records dropped",
+        '"telemetry dropped" log lines',
     ]
-    for s in soaks:
-        load = s.load
-        lines.append(
-            f"| {s.route.key} | {s.target_rate:.0f} | {load.rate:.0f} | {load.duration_s:.0f} | {load.p50_ms:.1f} "
-            f"| {load.p99_ms:.1f} | {s.delivery.spans_dropped} | {s.delivery.logs_dropped} | {s.dropped_in_log} |"
-        )
-    return lines
+    rows = (
+        [
+            s.route.key,
+            f"{s.target_rate:.0f}",
+            f"{s.load.rate:.0f}",
+            f"{s.load.duration_s:.0f}",
+            f"{s.load.p50_ms:.1f}",
+            f"{s.load.p99_ms:.1f}",
+            str(s.delivery.spans_dropped),
+            str(s.delivery.logs_dropped),
+            str(s.dropped_in_log),
+        ]
+        for s in soaks
+    )
+    return _table(header, "lrrrrrrrr", rows)
 
 
 def _rss_lines(rss: RssResult) -> list[str]:
