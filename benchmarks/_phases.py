@@ -23,7 +23,6 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +31,7 @@ from benchmarks._load import LoadResult, paced, run_wrk
 from benchmarks._procs import BenchError, Collector, Service, cpu_seconds, rss_kib
 from benchmarks._routes import Route
 from benchmarks._stats import median_interval
-from benchmarks._turns import Turns
+from benchmarks._turns import load_in_turns
 
 
 @dataclass(frozen=True)
@@ -258,12 +257,10 @@ def throughput(
             return result
 
         def in_turns() -> TurnsPair:
-            before_cpu = {side: cpu_seconds(pid) for side, pid in pids.items()}
-            with ThreadPoolExecutor(max_workers=len(requests)) as pool, Turns(list(pids.values())):
-                running = {side: pool.submit(drive, side, duration_s) for side in requests}
-                results = {side: future.result() for side, future in running.items()}
-            spent = {side: cpu_seconds(pid) - before_cpu[side] for side, pid in pids.items()}
-            return TurnsPair(results["bare"], results["instrumented"], spent["bare"], spent["instrumented"])
+            measured = load_in_turns(pids, lambda side: drive(side, duration_s))
+            bare_load, bare_cpu_s = measured["bare"]
+            instrumented_load, instrumented_cpu_s = measured["instrumented"]
+            return TurnsPair(bare_load, instrumented_load, bare_cpu_s, instrumented_cpu_s)
 
         for side in requests:
             load(side, warmup_s)

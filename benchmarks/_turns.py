@@ -1,4 +1,5 @@
-"""Services that take turns on one core: each runs alone for a slice while the others are stopped.
+"""Services that take turns on one core: each runs alone for a slice while the others are stopped, and
+the load that drives them all at once meanwhile (``load_in_turns``).
 
 The machine's speed flips between two levels about 1.6x apart, often several times a second, so two
 services measured one after the other for seconds each see different machines. Taking turns every
@@ -14,8 +15,13 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from types import TracebackType
+
+from benchmarks._load import LoadResult
+from benchmarks._procs import cpu_seconds
 
 SLICE_S = 0.1
 
@@ -60,3 +66,14 @@ def _signal(pid: int, signal_number: signal.Signals) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def load_in_turns(pids: Mapping[str, int], drive: Callable[[str], LoadResult]) -> dict[str, tuple[LoadResult, float]]:
+    """``drive(name)`` for every service at once, the services taking turns (a lone one just runs); each
+    one's load result and the CPU seconds its process spent meanwhile."""
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    turns: AbstractContextManager[object] = Turns(list(pids.values())) if len(pids) > 1 else nullcontext()
+    with ThreadPoolExecutor(max_workers=len(pids)) as pool, turns:
+        running = {name: pool.submit(drive, name) for name in pids}
+        results = {name: future.result() for name, future in running.items()}
+    return {name: (results[name], cpu_seconds(pid) - before[name]) for name, pid in pids.items()}

@@ -22,16 +22,15 @@ import shutil
 import statistics
 import tempfile
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from benchmarks._load import LoadResult, Request, run_wrk
 from benchmarks._options import add_variant_option, variant_envs
-from benchmarks._procs import BenchError, Collector, Service, collector_binary, cpu_seconds
+from benchmarks._procs import BenchError, Collector, Service, collector_binary
 from benchmarks._routes import ROUTES
-from benchmarks._turns import Turns
+from benchmarks._turns import load_in_turns
 
 
 @dataclass
@@ -69,21 +68,13 @@ def _measure(
             raise BenchError(f"{name}: {result.errors} errors")
         return result
 
-    def run(group: list[str], seconds: float) -> dict[str, tuple[LoadResult, float]]:
-        """Drive ``group`` at once; each service's result and the CPU seconds it spent meanwhile."""
-        before = {name: cpu_seconds(services[name].pid) for name in group}
-        turns = Turns([services[name].pid for name in group]) if len(group) > 1 else nullcontext()
-        with ThreadPoolExecutor(max_workers=len(group)) as pool, turns:
-            running = {name: pool.submit(drive, name, seconds) for name in group}
-            results = {name: future.result() for name, future in running.items()}
-        return {name: (results[name], cpu_seconds(services[name].pid) - before[name]) for name in group}
-
     for index in range(args.rounds + 1):  # the first round warms up and is not counted
         seconds = args.duration if index else 2
         order = names[index % len(names) :] + names[: index % len(names)]
         measured: dict[str, tuple[LoadResult, float]] = {}
         for group in [order] if args.turns else [[name] for name in order]:
-            measured.update(run(group, seconds))
+            pids = {name: services[name].pid for name in group}
+            measured.update(load_in_turns(pids, partial(drive, seconds=seconds)))
         if not index:
             continue
         total_cpu = sum(spent for _, spent in measured.values())
