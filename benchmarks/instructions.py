@@ -36,7 +36,7 @@ from pathlib import Path
 
 from benchmarks._options import add_variant_option, add_worker_options
 from benchmarks._procs import BenchError, Collector, collector_binary
-from benchmarks.inprocess import InProcessApp, flush, side_envs
+from benchmarks.inprocess import IN_PROCESS_ROUTES, InProcessApp, flush, side_envs
 
 WARM_UP_REQUESTS = 50
 _TOTAL = re.compile(r"^(?:summary|totals):\s+(\d+)", re.MULTILINE)
@@ -76,7 +76,7 @@ def _count(name: str, env: dict[str, str], args: argparse.Namespace, workdir: Pa
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.instructions", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--route", default="read", choices=["read", "ingest", "list"])
+    parser.add_argument("--route", default="read", choices=IN_PROCESS_ROUTES)
     parser.add_argument("--requests", type=int, default=300, help="measured requests per configuration")
     add_variant_option(parser)
     parser.add_argument("--parallel", type=int, default=os.cpu_count() or 1, help="configurations run at once")
