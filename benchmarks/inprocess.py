@@ -9,6 +9,8 @@ the export work (encoding, HTTP) of those requests is inside the trial; its CPU 
 The processes take turns, one trial each, so the trials compared are seconds apart: on a machine whose
 speed drifts with other people's work, the per-round difference to the bare side is the stable figure.
 The last column is the time spent in the garbage collector per request (mean over trials).
+A variant can also leave parts of the telemetry out, to price each: ``BENCH_WITHOUT=db-histogram,alerts``
+(the parts are listed in ``benchmarks/_without.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 
 from benchmarks._options import add_variant_option, add_worker_options, variant_envs
 from benchmarks._procs import REPO_ROOT, BenchError, Collector, collector_binary
+from benchmarks._without import leave_out
 
 Message = dict[str, Any]
 _MARK = "@@inprocess "
@@ -137,6 +140,7 @@ class InProcessApp:
         from service import crud
         from service.app import create_app
 
+        leave_out()  # a variant's BENCH_WITHOUT parts
         app = create_app()
         lifespan = await _lifespan(app, "startup")
         with app.state.session_factory() as db:

@@ -5,6 +5,8 @@
 (exporting over OTLP to our Collector) and one more instrumented copy per ``--variant NAME VAR=VALUE...``,
 each under ``valgrind --tool=callgrind``. It counts the instructions of every thread of the process over
 ``--requests`` requests and the flush that exports them, after a warm-up, and prints them per request.
+A variant can also leave parts of the telemetry out, to price each: ``BENCH_WITHOUT=db-histogram,alerts``
+(the parts are listed in ``benchmarks/_without.py``).
 
 Why: on this machine's shared vCPUs, wall-clock and CPU-time figures drift by 10-30 % between minutes,
 so a change worth a few percent of the telemetry's cost needs many interleaved rounds to show. The
@@ -17,6 +19,10 @@ The spans and log records are exported in full batches, as under load: valgrind 
 fifty times slower, so the batch processors' timers (5 s for spans, 1 s for logs) would otherwise send
 many small exports and charge each request a share of an HTTP request that the real service spreads
 over hundreds. The schedule delays are therefore raised; a full batch or the final flush exports.
+The same goes for the work a timer starts whatever the traffic (the metric push every 60 s, the alert
+outbox's poll every 2 s): fifty times slower, a run of 300 requests would be charged for as many of them
+as the service does in 15,000 requests, and for a number that varies from run to run. Their timers are
+set to an hour, so the count is the requests' own work.
 """
 
 from __future__ import annotations
@@ -101,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "PYTHONHASHSEED": "0",  # the same dict and set layouts in every run
                 "OTEL_BSP_SCHEDULE_DELAY": "3600000",
                 "OTEL_BLRP_SCHEDULE_DELAY": "3600000",
+                "OTEL_METRIC_EXPORT_INTERVAL": "3600000",
+                "ALERT_POLL_SECONDS": "3600",
             },
         )
         with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
