@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks._load import LoadResult, paced, run_wrk
+from benchmarks._load import LoadResult, checked, paced, run_wrk
 from benchmarks._procs import BenchError, Collector, Service, cpu_seconds, rss_kib
 from benchmarks._routes import Route
 from benchmarks._stats import median_interval
@@ -202,17 +202,6 @@ def _service(layout: Layout, collector: Collector, name: str, *, instrumented: b
     )
 
 
-# Saturated, 16 writers queue for SQLite's one write lock: once in a few thousand requests one waits out
-# its busy timeout and gets a 503. Reported, tolerated up to this share; beyond it the figures are void.
-MAX_ERROR_SHARE = 0.002
-
-
-def _check(result: LoadResult, what: str) -> LoadResult:
-    if not result.requests or result.errors > MAX_ERROR_SHARE * result.requests:
-        raise BenchError(f"{what}: {result.requests} requests, {result.non_2xx} non-2xx, {result.socket_errors} socket")
-    return result
-
-
 def throughput(
     route: Route,
     layout: Layout,
@@ -239,7 +228,7 @@ def throughput(
         cpu_us: dict[str, float] = {}
 
         def drive(side: str, seconds: float) -> LoadResult:
-            return _check(
+            return checked(
                 run_wrk(
                     requests[side],
                     workdir=layout.workdir / f"wrk-{route.key}-{side}",
@@ -305,7 +294,7 @@ def soak(
     before = _accepted(collector)
     with _running([service]):
         request = route.prepare(service.url, layout.jwt_secret)
-        result = _check(
+        result = checked(
             paced(
                 request,
                 workdir=layout.workdir / f"wrk-{route.key}-soak",
@@ -351,7 +340,7 @@ def rss_growth(
         for target in targets:
             while done < target:
                 seconds = min(60.0, max(1.0, (target - done) / rate))
-                result = _check(
+                result = checked(
                     run_wrk(
                         request,
                         workdir=layout.workdir / f"wrk-{route.key}-rss",

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from benchmarks._load import LoadResult, Request, run_wrk
+from benchmarks._load import LoadResult, Request, checked, run_wrk
 from benchmarks._options import add_variant_option, variant_envs
 from benchmarks._procs import BenchError, Collector, Service, collector_binary
 from benchmarks._routes import ROUTES
@@ -64,9 +64,7 @@ def _measure(
         result = run_wrk(
             requests[name], workdir=workdir / f"wrk-{name}", duration_s=seconds, connections=args.connections, cpus="1"
         )
-        if result.errors:
-            raise BenchError(f"{name}: {result.errors} errors")
-        return result
+        return checked(result, name)
 
     for index in range(args.rounds + 1):  # the first round warms up and is not counted
         seconds = args.duration if index else 2
