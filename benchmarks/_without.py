@@ -1,10 +1,10 @@
 """Parts of the telemetry the in-process tools can leave out, to price each one.
 
-``BENCH_WITHOUT=db-histogram,alerts`` in a variant's environment (``benchmarks.instructions`` and
-``benchmarks.inprocess``) removes those parts from that copy of the service; its difference to the
-instrumented copy is what they cost. The service has no switch for them, and should not: each is part of
-the telemetry's content. So they are removed here, in the measuring process only, by replacing the one
-function that does the work.
+``BENCH_WITHOUT=db-histogram,alerts`` in a variant's environment (``benchmarks.instructions``,
+``benchmarks.inprocess`` and ``benchmarks.variants``) removes those parts from that copy of the service;
+its difference to the instrumented copy is what they cost. The service has no switch for them, and should
+not: each is part of the telemetry's content. So they are removed here, in the measuring process only, by
+replacing the one function that does the work.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 import otel
+from benchmarks._without import leave_out
 from service.app import create_app as create_service_app
 from service.config import get_settings
 
@@ -77,6 +78,7 @@ class CountingLogProcessor(LogRecordProcessor):
 
 def create_app() -> FastAPI:
     """The service's app; the counters are attached as telemetry is configured, written after shutdown."""
+    leave_out()  # a variant's BENCH_WITHOUT parts (benchmarks.variants)
     spans, logs = CountingSpanProcessor(), CountingLogProcessor()
     configure = otel.configure
 
