@@ -1,4 +1,4 @@
-"""Parts of the telemetry the in-process tools can leave out, to price each one.
+"""Parts of the telemetry the cost tools can leave out, to price each one.
 
 ``BENCH_WITHOUT=db-histogram,alerts`` in a variant's environment (``benchmarks.instructions``,
 ``benchmarks.inprocess`` and ``benchmarks.variants``) removes those parts from that copy of the service;
